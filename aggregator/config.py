@@ -1,0 +1,394 @@
+"""Load and validate config.toml into frozen dataclasses; every mistake is a ConfigError."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aggregator import defaults
+from aggregator.errors import ConfigError
+
+INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+FORMATS = ("atom", "rss", "json")
+FRONT_KEYS = (
+    "summary_length",
+    "comments",
+    "authorbox",
+    "pager",
+    "toc",
+    "mathjax",
+    "sidebar",
+    "widgets",
+)
+
+
+@dataclass(frozen=True)
+class FrontMatterDefaults:
+    """Front-matter values every entry gets unless its feed overrides them."""
+
+    lang: str = defaults.LANG
+    summary_length: int = defaults.SUMMARY_LENGTH
+    comments: bool = False
+    authorbox: bool = False
+    pager: bool = True
+    toc: bool = False
+    mathjax: bool = False
+    sidebar: str = defaults.SIDEBAR
+    widgets: tuple[str, ...] = defaults.WIDGETS
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    title: str
+    base_url: str
+    timezone: str
+    feeds_dir: Path
+    output_dir: Path
+    entries_per_feed: int
+    formats: tuple[str, ...]
+    hub: str | None
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    timeout: float = defaults.FETCH_TIMEOUT
+    connect_timeout: float = defaults.CONNECT_TIMEOUT
+    max_bytes: int = defaults.MAX_BYTES
+    concurrency: int = defaults.CONCURRENCY
+    per_host: int = defaults.PER_HOST
+    allow_private_networks: bool = False
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    interval: str | None = defaults.SCHEDULE_INTERVAL
+    cron: str | None = None
+    jitter: int = 0
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """One [[feeds]] table, with the [defaults] already merged in."""
+
+    name: str
+    url: str
+    lang: str | None
+    tags: tuple[str, ...]
+    front: FrontMatterDefaults
+    interval: str | None = None
+    cron: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    entry_categories: bool = False
+    local_path: Path | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_path is not None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    site: SiteConfig
+    defaults: FrontMatterDefaults
+    fetch: FetchConfig
+    schedule: ScheduleConfig
+    feeds: tuple[FeedConfig, ...] = field(default_factory=tuple)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / defaults.STATE_DB_NAME
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / defaults.LOCK_NAME
+
+    def feed(self, name: str) -> FeedConfig | None:
+        return next((f for f in self.feeds if f.name == name), None)
+
+
+def interval_seconds(text: str) -> int:
+    """`"30s"`, `"15m"`, `"2h"`, `"1d"` as seconds; ValueError otherwise."""
+    match = INTERVAL_RE.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(text)
+    return int(match.group(1)) * INTERVAL_UNITS[match.group(2)]
+
+
+T = TypeVar("T")
+
+
+class _Table:
+    """Reads typed keys out of one TOML table, rejecting unknown keys and wrong types."""
+
+    def __init__(self, loader: _Loader, data: Any, prefix: str) -> None:
+        self.loader = loader
+        self.prefix = prefix
+        if not isinstance(data, dict):
+            raise loader.error(prefix, "a table")
+        self.data: dict[str, Any] = data
+        self.seen: set[str] = set()
+
+    def _get(self, key: str, check: Callable[[Any], bool], expected: str, default: T) -> T:
+        self.seen.add(key)
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if not check(value):
+            raise self.loader.error(f"{self.prefix}.{key}", f"expected {expected}, got {value!r}")
+        return value  # type: ignore[no-any-return]
+
+    def text(self, key: str, default: T) -> str | T:
+        return self._get(
+            key, lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string", default
+        )
+
+    def flag(self, key: str, default: bool) -> bool:
+        return self._get(key, lambda v: isinstance(v, bool), "true or false", default)
+
+    def whole(self, key: str, default: int, minimum: int = 1) -> int:
+        return self._get(
+            key,
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+            f"a whole number >= {minimum}",
+            default,
+        )
+
+    def number(self, key: str, default: float) -> float:
+        value = self._get(
+            key,
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
+            "a positive number",
+            default,
+        )
+        return float(value)
+
+    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self._get(
+            key,
+            lambda v: isinstance(v, list) and all(isinstance(x, str) and x.strip() for x in v),
+            "a list of non-empty strings",
+            list(default),
+        )
+        return tuple(value)
+
+    def interval(self, key: str, default: str | None) -> str | None:
+        value = self.text(key, default)
+        if value is not None:
+            try:
+                interval_seconds(value)
+            except ValueError:
+                raise self.loader.error(
+                    f"{self.prefix}.{key}",
+                    f'expected an interval like "30s", "15m", "2h" or "1d", got {value!r}',
+                ) from None
+        return value
+
+    def cron(self, key: str) -> str | None:
+        value = self.text(key, None)
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise self.loader.error(
+                    f"{self.prefix}.{key}", f"expected a 5-field crontab expression ({exc})"
+                ) from None
+        return value
+
+    def regexes(self, key: str) -> tuple[str, ...]:
+        patterns = self.strings(key, ())
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise self.loader.error(
+                    f"{self.prefix}.{key}", f"expected regular expressions, {pattern!r}: {exc}"
+                ) from None
+        return patterns
+
+    def done(self) -> None:
+        for key in self.data:
+            if key not in self.seen:
+                raise self.loader.error(f"{self.prefix}.{key}", "unknown key")
+
+
+class _Loader:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def error(self, key: str, expected: str) -> ConfigError:
+        return ConfigError(str(self.path), key, expected, self.line_of(key))
+
+    def line_of(self, key: str) -> int | None:
+        """Best-effort line number of a dotted key: the first line assigning its last part."""
+        last = key.rsplit(".", 1)[-1].split("[")[0]
+        pattern = re.compile(rf"^\s*{re.escape(last)}\s*=|^\s*\[+\s*{re.escape(last)}\s*\]+")
+        for number, line in enumerate(self.lines, 1):
+            if pattern.match(line):
+                return number
+        return None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; raises ConfigError on any mistake."""
+    path = Path(path).absolute()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), "(file)", f"a readable config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "(file)", "UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        raise ConfigError(str(path), "(syntax)", f"valid TOML ({exc})", line) from None
+    return parse_config(data, path, text)
+
+
+def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
+    loader = _Loader(path, text)
+    root = path.parent
+    top = _Table(loader, data, "")
+    top.prefix = ""
+    for key in ("site", "defaults", "fetch", "schedule", "feeds"):
+        top.seen.add(key)
+    for key in data:
+        if key not in top.seen:
+            raise loader.error(
+                key, "unknown table (expected site, defaults, fetch, schedule, feeds)"
+            )
+
+    site_t = _Table(loader, data.get("site", {}), "site")
+    timezone = site_t.text("timezone", defaults.SITE_TIMEZONE)
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise loader.error(
+            "site.timezone", f'an IANA time zone like "Asia/Shanghai", got {timezone!r}'
+        ) from None
+    base_url = site_t.text("base_url", defaults.SITE_BASE_URL)
+    if not re.match(r"^https?://[^/\s]+", base_url):
+        raise loader.error("site.base_url", f"an absolute http(s) URL, got {base_url!r}")
+    formats = site_t.strings("formats", ("atom",))
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise loader.error("site.formats", f"a list drawn from {list(FORMATS)}, got {fmt!r}")
+    hub = site_t.text("hub", None)
+    site = SiteConfig(
+        title=site_t.text("title", defaults.SITE_TITLE),
+        base_url=base_url if base_url.endswith("/") else base_url + "/",
+        timezone=timezone,
+        feeds_dir=root / site_t.text("feeds_dir", defaults.FEEDS_DIR),
+        output_dir=root / site_t.text("output_dir", defaults.OUTPUT_DIR),
+        entries_per_feed=site_t.whole("entries_per_feed", defaults.ENTRIES_PER_FEED),
+        formats=formats,
+        hub=hub,
+    )
+    site_t.done()
+
+    defaults_t = _Table(loader, data.get("defaults", {}), "defaults")
+    base = FrontMatterDefaults()
+    front = _front_matter(defaults_t, base, defaults_t.text("lang", base.lang))
+    defaults_t.done()
+
+    fetch_t = _Table(loader, data.get("fetch", {}), "fetch")
+    fetch = FetchConfig(
+        timeout=fetch_t.number("timeout", defaults.FETCH_TIMEOUT),
+        connect_timeout=fetch_t.number("connect_timeout", defaults.CONNECT_TIMEOUT),
+        max_bytes=fetch_t.whole("max_bytes", defaults.MAX_BYTES),
+        concurrency=fetch_t.whole("concurrency", defaults.CONCURRENCY),
+        per_host=fetch_t.whole("per_host", defaults.PER_HOST),
+        allow_private_networks=fetch_t.flag("allow_private_networks", False),
+        user_agent=fetch_t.text("user_agent", None),
+    )
+    fetch_t.done()
+
+    schedule_t = _Table(loader, data.get("schedule", {}), "schedule")
+    cron = schedule_t.cron("cron")
+    schedule = ScheduleConfig(
+        interval=schedule_t.interval("interval", None if cron else defaults.SCHEDULE_INTERVAL),
+        cron=cron,
+        jitter=schedule_t.whole("jitter", 0, minimum=0),
+    )
+    schedule_t.done()
+
+    raw_feeds = data.get("feeds", [])
+    if not isinstance(raw_feeds, list):
+        raise loader.error("feeds", "an array of tables written [[feeds]]")
+    feeds: list[FeedConfig] = []
+    names: set[str] = set()
+    for index, raw in enumerate(raw_feeds):
+        feeds.append(_feed(loader, raw, index, front, root, names))
+    return Config(
+        path=path, site=site, defaults=front, fetch=fetch, schedule=schedule, feeds=tuple(feeds)
+    )
+
+
+def _front_matter(table: _Table, base: FrontMatterDefaults, lang: str) -> FrontMatterDefaults:
+    return FrontMatterDefaults(
+        lang=lang,
+        summary_length=table.whole("summary_length", base.summary_length),
+        comments=table.flag("comments", base.comments),
+        authorbox=table.flag("authorbox", base.authorbox),
+        pager=table.flag("pager", base.pager),
+        toc=table.flag("toc", base.toc),
+        mathjax=table.flag("mathjax", base.mathjax),
+        sidebar=table.text("sidebar", base.sidebar),
+        widgets=table.strings("widgets", base.widgets),
+    )
+
+
+def _feed(
+    loader: _Loader, raw: Any, index: int, front: FrontMatterDefaults, root: Path, names: set[str]
+) -> FeedConfig:
+    table = _Table(loader, raw, f"feeds[{index}]")
+    name = table.text("name", None)
+    if name is None:
+        raise loader.error(f"feeds[{index}].name", "a name for this feed (missing)")
+    table.prefix = f"feeds[{index}] ({name})"
+    if name in names:
+        raise loader.error(f"feeds[{index}].name", f"a unique name; {name!r} is used twice")
+    names.add(name)
+    url = table.text("url", None)
+    if url is None:
+        raise loader.error(f"{table.prefix}.url", "an http(s) URL or a local path (missing)")
+    local_path: Path | None = None
+    if "://" in url:
+        if not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
+            raise loader.error(
+                f"{table.prefix}.url", f"an http(s) URL or a local path, got {url!r}"
+            )
+    else:
+        local_path = (root / url).resolve()
+    lang = table.text("lang", None)
+    feed = FeedConfig(
+        name=name,
+        url=url,
+        lang=lang,
+        tags=table.strings("tags", ()),
+        front=_front_matter(table, front, front.lang),
+        interval=table.interval("interval", None),
+        cron=table.cron("cron"),
+        include=table.regexes("include"),
+        exclude=table.regexes("exclude"),
+        entry_categories=table.flag("entry_categories", False),
+        local_path=local_path,
+    )
+    table.done()
+    return feed

@@ -1,0 +1,27 @@
+"""Named defaults and limits, in one place; config.toml overrides them."""
+
+from __future__ import annotations
+
+STATE_DB_NAME = "aggregator-state.sqlite"
+LOCK_NAME = "aggregator.lock"
+
+SITE_TITLE = "Feed digest"
+SITE_BASE_URL = "http://localhost:8080/"
+SITE_TIMEZONE = "UTC"
+FEEDS_DIR = "feeds"
+OUTPUT_DIR = "output"
+ENTRIES_PER_FEED = 50
+
+LANG = "en"
+SUMMARY_LENGTH = 50
+SIDEBAR = "right"
+WIDGETS = ("search", "recent", "taglist")
+
+FETCH_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10.0
+MAX_BYTES = 15 * 1024 * 1024
+CONCURRENCY = 16
+PER_HOST = 2
+MAX_REDIRECTS = 5
+
+SCHEDULE_INTERVAL = "30m"

@@ -1,0 +1,36 @@
+"""The exception tree: one root, branches that carry the config file or the feed concerned."""
+
+from __future__ import annotations
+
+
+class AggregatorError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ConfigError(AggregatorError):
+    """A mistake in config.toml, reported with the file, the key and what was expected."""
+
+    def __init__(self, path: str, key: str, expected: str, line: int | None = None) -> None:
+        self.path = path
+        self.key = key
+        self.expected = expected
+        self.line = line
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {key}: {expected}")
+
+
+class FeedError(AggregatorError):
+    """One feed could not be fetched or parsed; the others go on."""
+
+    def __init__(self, feed: str, reason: str) -> None:
+        self.feed = feed
+        self.reason = reason
+        super().__init__(f"{feed}: {reason}")
+
+
+class LockHeldError(AggregatorError):
+    """Another aggregator process holds the writer lock."""
+
+    def __init__(self, lock_path: str) -> None:
+        self.lock_path = lock_path
+        super().__init__(f"another aggregator process holds the lock ({lock_path})")

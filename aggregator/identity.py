@@ -1,0 +1,83 @@
+"""Stable identities: entry ids from guid/link/title, canonical links, and path-safe slugs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "yclid",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "ref_src",
+        "spm",
+    }
+)
+ENTRY_ID_LENGTH = 20
+
+
+def canonical_link(link: str | None) -> str | None:
+    """A link with case, default ports, fragments and tracking parameters normalized away."""
+    if not link:
+        return None
+    try:
+        parts = urlsplit(link.strip())
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if port and not (scheme == "http" and port == 80) and not (scheme == "https" and port == 443):
+        host = f"{host}:{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_") and k.lower() not in TRACKING_PARAMS
+    ]
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+
+
+def entry_identity(
+    source: str, guid: str | None, link: str | None, title: str, date: str | None
+) -> str:
+    """The entry's stable identity: its guid within the source, else its canonical link,
+    else its title and date within the source."""
+    if guid:
+        return f"guid\x00{source}\x00{guid}"
+    canonical = canonical_link(link)
+    if canonical:
+        return f"link\x00{canonical}"
+    return f"title\x00{source}\x00{title}\x00{date or ''}"
+
+
+def entry_id(identity: str) -> str:
+    """The file name (without .md) for an identity: lowercase hex, `[a-z0-9]` only."""
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:ENTRY_ID_LENGTH]
+
+
+def slug(text: str, fallback: str = "feed") -> str:
+    """A lowercase `[a-z0-9-]` slug; non-Latin text keeps a short hash so it stays unique."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if cleaned and cleaned == re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-"):
+        return cleaned[:80]
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{cleaned[:70]}-{digest}".strip("-") if cleaned else f"{fallback}-{digest}"

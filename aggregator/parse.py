@@ -1,0 +1,147 @@
+"""Turn fetched bytes into FeedData with feedparser (always from bytes, never a URL)."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from aggregator.errors import AggregatorError
+from aggregator.models import EntryData, FeedData
+
+
+class ParseError(AggregatorError):
+    """The bytes are not a feed we can read; the message says why."""
+
+
+def parse_feed(body: bytes, content_type: str = "", url: str = "") -> FeedData:
+    """Parse RSS/Atom bytes; raises ParseError for an empty body, a non-feed, or no entries."""
+    if not body.strip():
+        raise ParseError("empty body")
+    headers = {"content-type": content_type} if content_type else {}
+    parsed = feedparser.parse(
+        body,
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    feed = parsed.get("feed", {})
+    entries = parsed.get("entries", [])
+    if not parsed.get("version") and not entries:
+        if parsed.get("bozo"):
+            exc = parsed.get("bozo_exception")
+            raise ParseError(f"not a feed ({_describe(exc, body)})")
+        raise ParseError("not a feed")
+    if not entries:
+        raise ParseError("feed has no entries")
+    return FeedData(
+        title=_text(feed.get("title")),
+        link=feed.get("link") or None,
+        language=feed.get("language") or None,
+        entries=tuple(_entry(e, feed) for e in entries),
+        ttl_minutes=_int(feed.get("ttl")),
+    )
+
+
+def _describe(exc: Any, body: bytes) -> str:
+    head = body[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "an HTML page"
+    return str(exc).splitlines()[0] if exc else "unreadable"
+
+
+def _entry(entry: Any, feed: Any) -> EntryData:
+    content, base = _content(entry)
+    return EntryData(
+        guid=_text(entry.get("id")) or None,
+        link=_link(entry),
+        title=_text(entry.get("title")),
+        content_html=content,
+        published=_date(entry.get("published_parsed")),
+        updated=_date(entry.get("updated_parsed")),
+        base_url=base or None,
+        authors=tuple(
+            a for a in (_text(x.get("name")) for x in entry.get("authors", []) or []) if a
+        ),
+        categories=tuple(
+            t for t in (_text(x.get("term")) for x in entry.get("tags", []) or []) if t
+        ),
+        images=_images(entry),
+        language=entry.get("language") or None,
+    )
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _link(entry: Any) -> str | None:
+    link = entry.get("link")
+    if isinstance(link, str) and link.strip():
+        return link.strip()
+    for candidate in entry.get("links", []) or []:
+        if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
+            return str(candidate["href"]).strip()
+    return None
+
+
+def _content(entry: Any) -> tuple[str, str | None]:
+    """The richest HTML body: the longest content element, else the summary."""
+    best: tuple[str, str | None] = ("", None)
+    for item in entry.get("content", []) or []:
+        value = item.get("value") or ""
+        if len(value) > len(best[0]):
+            best = (_as_html(value, item.get("type", "")), item.get("base"))
+    if not best[0]:
+        detail = entry.get("summary_detail") or {}
+        summary = entry.get("summary") or ""
+        best = (_as_html(summary, detail.get("type", "")), detail.get("base"))
+    return best
+
+
+def _as_html(value: str, mime: str) -> str:
+    if mime == "text/plain":
+        from html import escape
+
+        return "".join(f"<p>{escape(p)}</p>" for p in value.split("\n\n") if p.strip())
+    return value
+
+
+def _date(value: time.struct_time | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        try:
+            return datetime(*value[:6], tzinfo=UTC)
+        except (ValueError, TypeError):
+            return None
+
+
+def _images(entry: Any) -> tuple[str, ...]:
+    """Thumbnail candidates in FORMAT.md's order (content images come later, from the body)."""
+    found: list[str] = []
+    for thumb in entry.get("media_thumbnail", []) or []:
+        if thumb.get("url"):
+            found.append(thumb["url"])
+    for media in entry.get("media_content", []) or []:
+        kind = media.get("medium") or ""
+        mime = media.get("type") or ""
+        if media.get("url") and (kind == "image" or mime.startswith("image/")):
+            found.append(media["url"])
+    for link in entry.get("links", []) or []:
+        is_image = str(link.get("type", "")).startswith("image/")
+        if link.get("rel") == "enclosure" and is_image and link.get("href"):
+            found.append(link["href"])
+    return tuple(found)

@@ -1,0 +1,240 @@
+"""The state database (SQLite beside the config): feed health and validators, entry index."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS feeds (
+    name TEXT PRIMARY KEY,
+    url TEXT NOT NULL DEFAULT '',
+    etag TEXT,
+    last_modified TEXT,
+    body_hash TEXT,
+    last_attempt REAL,
+    last_success REAL,
+    last_error TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_due REAL,
+    moved_to TEXT,
+    moved_count INTEGER NOT NULL DEFAULT 0,
+    gone INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS entries (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    path TEXT NOT NULL,
+    link_key TEXT,
+    title TEXT NOT NULL,
+    link TEXT NOT NULL,
+    date REAL NOT NULL,
+    updated REAL NOT NULL,
+    first_seen REAL NOT NULL,
+    summary TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    authors TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_link_key ON entries(link_key);
+CREATE TABLE IF NOT EXISTS identities (
+    identity TEXT PRIMARY KEY,
+    id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS identities_id ON identities(id);
+CREATE TABLE IF NOT EXISTS entry_tags (
+    tag TEXT NOT NULL,
+    id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    date REAL NOT NULL,
+    PRIMARY KEY (tag, id)
+);
+CREATE INDEX IF NOT EXISTS entry_tags_by_date ON entry_tags(tag, date DESC);
+"""
+
+
+@dataclass(frozen=True)
+class FeedState:
+    name: str
+    url: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_attempt: float | None = None
+    last_success: float | None = None
+    last_error: str | None = None
+    failures: int = 0
+    next_due: float | None = None
+    moved_to: str | None = None
+    moved_count: int = 0
+    gone: bool = False
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    id: str
+    source: str
+    path: str
+    link_key: str | None
+    title: str
+    link: str
+    date: float
+    updated: float
+    first_seen: float
+    summary: str
+    lang: str
+    authors: tuple[str, ...]
+    tags: tuple[str, ...]
+    hash: str
+
+
+_FEED_COLUMNS = tuple(FeedState.__dataclass_fields__)
+_ENTRY_COLUMNS = tuple(StoredEntry.__dataclass_fields__)
+
+
+class State:
+    """One connection to the state database; every write happens inside `transaction()`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            self.db.executescript(SCHEMA)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # feeds
+
+    def feed(self, name: str) -> FeedState:
+        row = self.db.execute(
+            f"SELECT {', '.join(_FEED_COLUMNS)} FROM feeds WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            return FeedState(name=name)
+        values = dict(zip(_FEED_COLUMNS, row, strict=True))
+        values["gone"] = bool(values["gone"])
+        return FeedState(**values)
+
+    def feeds(self) -> list[FeedState]:
+        names = [r[0] for r in self.db.execute("SELECT name FROM feeds ORDER BY name")]
+        return [self.feed(n) for n in names]
+
+    def save_feed(self, feed: FeedState) -> None:
+        values = [getattr(feed, c) for c in _FEED_COLUMNS]
+        placeholders = ", ".join("?" for _ in _FEED_COLUMNS)
+        self.db.execute(
+            f"INSERT OR REPLACE INTO feeds ({', '.join(_FEED_COLUMNS)}) VALUES ({placeholders})",
+            values,
+        )
+
+    def entry_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT source, COUNT(*) FROM entries GROUP BY source"))
+
+    # entries
+
+    def entry(self, entry_id: str) -> StoredEntry | None:
+        row = self.db.execute(
+            f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries WHERE id = ?", (entry_id,)
+        ).fetchone()
+        return _entry(row) if row else None
+
+    def find_entry(self, identity: str, link_key: str | None) -> StoredEntry | None:
+        """The stored entry with this identity, else with this canonical link."""
+        row = self.db.execute(
+            "SELECT id FROM identities WHERE identity = ?", (identity,)
+        ).fetchone()
+        if row is None and link_key:
+            row = self.db.execute(
+                "SELECT id FROM entries WHERE link_key = ? LIMIT 1", (link_key,)
+            ).fetchone()
+        return self.entry(row[0]) if row else None
+
+    def first_seen(self, identities: Iterable[str]) -> dict[str, float]:
+        """When each of these identities was first stored, for entries without a date."""
+        out: dict[str, float] = {}
+        for identity in identities:
+            row = self.db.execute(
+                "SELECT e.first_seen FROM identities i JOIN entries e ON e.id = i.id "
+                "WHERE i.identity = ?",
+                (identity,),
+            ).fetchone()
+            if row:
+                out[identity] = row[0]
+        return out
+
+    def save_entry(self, entry: StoredEntry, identity: str) -> None:
+        values = [getattr(entry, c) for c in _ENTRY_COLUMNS]
+        values[_ENTRY_COLUMNS.index("authors")] = json.dumps(list(entry.authors))
+        values[_ENTRY_COLUMNS.index("tags")] = json.dumps(list(entry.tags))
+        placeholders = ", ".join("?" for _ in _ENTRY_COLUMNS)
+        self.db.execute(
+            f"INSERT OR REPLACE INTO entries ({', '.join(_ENTRY_COLUMNS)}) VALUES ({placeholders})",
+            values,
+        )
+        self.db.execute(
+            "INSERT OR REPLACE INTO identities (identity, id) VALUES (?, ?)", (identity, entry.id)
+        )
+        self.db.execute("DELETE FROM entry_tags WHERE id = ?", (entry.id,))
+        self.db.executemany(
+            "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
+            [(tag, entry.id, entry.date) for tag in entry.tags],
+        )
+
+    def delete_entry(self, entry_id: str) -> None:
+        self.db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+
+    def tags(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT tag FROM entry_tags ORDER BY tag")]
+
+    def newest(self, tag: str | None, limit: int) -> list[StoredEntry]:
+        """The newest `limit` entries with `tag` (all entries when None), newest first."""
+        columns = ", ".join(f"e.{c}" for c in _ENTRY_COLUMNS)
+        if tag is None:
+            rows = self.db.execute(
+                f"SELECT {columns} FROM entries e ORDER BY e.date DESC, e.id LIMIT ?", (limit,)
+            )
+        else:
+            rows = self.db.execute(
+                f"SELECT {columns} FROM entry_tags t JOIN entries e ON e.id = t.id "
+                "WHERE t.tag = ? ORDER BY t.date DESC, t.id LIMIT ?",
+                (tag, limit),
+            )
+        return [_entry(r) for r in rows]
+
+    def all_entries(self) -> list[StoredEntry]:
+        rows = self.db.execute(f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries")
+        return [_entry(r) for r in rows]
+
+
+def _entry(row: tuple[object, ...]) -> StoredEntry:
+    values = dict(zip(_ENTRY_COLUMNS, row, strict=True))
+    values["authors"] = tuple(json.loads(str(values["authors"])))
+    values["tags"] = tuple(json.loads(str(values["tags"])))
+    return StoredEntry(**values)  # type: ignore[arg-type]

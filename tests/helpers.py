@@ -1,0 +1,117 @@
+"""Shared test helpers: paths to shared fixtures, a project folder, a local HTTP server, Atom
+validation."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+GOLDEN = SHARED / "golden" / "qq-deepseek"
+ATOM_RNC = SHARED / "atom" / "atom.rnc"
+CORPORA = SHARED / "corpora"
+
+
+def make_project(tmp: Path, config_text: str | None = None) -> Path:
+    """A project folder with the shipped config and samples (or `config_text`); its config."""
+    shutil.copytree(REPO / "samples", tmp / "samples")
+    config = tmp / "config.toml"
+    config.write_text(
+        config_text
+        if config_text is not None
+        else (REPO / "config.toml").read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    return config
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The real console script in a subprocess."""
+    exe = Path(sys.executable).with_name("aggregator")
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def validate_atom(files: list[Path]) -> None:
+    """Fail with jing's messages unless every file validates against RFC 4287's schema."""
+    assert files, "no files to validate"
+    exe = Path(sys.executable).with_name("pyjing")
+    proc = subprocess.run(
+        [str(exe), "-c", str(ATOM_RNC), *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def snapshot(*folders: Path) -> dict[Path, tuple[bytes, int]]:
+    """Every file's bytes and mtime (ns) under the folders."""
+    out: dict[Path, tuple[bytes, int]] = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                out[path] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return out
+
+
+Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+@contextmanager
+def http_server(routes: dict[str, Route]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 in a thread; yields its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            route = routes.get(self.path.split("?")[0])
+            if route is None:
+                self.send_error(404)
+                return
+            route(self)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def serve_bytes(
+    body: bytes, content_type: str = "application/rss+xml", etag: str | None = None
+) -> Route:
+    """A route answering `body`, with 304 when the client sends the matching ETag."""
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        if etag and handler.headers.get("If-None-Match") == etag:
+            handler.send_response(304)
+            handler.send_header("ETag", etag)
+            handler.end_headers()
+            return
+        handler.send_response(200)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        if etag:
+            handler.send_header("ETag", etag)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return route

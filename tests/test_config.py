@@ -1,0 +1,86 @@
+"""Config mistakes exit 2 naming the file, the key and what was expected, with no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import interval_seconds, load_config
+from aggregator.errors import ConfigError
+from tests.helpers import REPO, run_cli
+
+GOOD_FEED = '[[feeds]]\nname = "a"\nurl = "a.xml"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ('[site]\ntitel = "x"\n', "site.titel", "unknown key"),
+        ('[site]\nentries_per_feed = "many"\n', "site.entries_per_feed", "whole number"),
+        ('[[feeds]]\nurl = "a.xml"\n', "feeds[0].name", "missing"),
+        ('[[feeds]]\nname = "a"\n', "feeds[0] (a).url", "missing"),
+        (GOOD_FEED + GOOD_FEED, "feeds[1].name", "used twice"),
+        ('[schedule]\ninterval = "often"\n', "schedule.interval", "interval"),
+        ('[schedule]\ncron = "61 * * * *"\n', "schedule.cron", "crontab"),
+        ("[fetch]\ntimeout = true\n", "fetch.timeout", "positive number"),
+        ('[site]\ntimezone = "Mars/Olympus"\n', "site.timezone", "time zone"),
+        ('[[feeds]]\nname = "a"\nurl = "ftp://x/y"\n', "feeds[0] (a).url", "http(s) URL"),
+        (
+            '[[feeds]]\nname = "a"\nurl = "a.xml"\ninclude = ["("]\n',
+            "include",
+            "regular expression",
+        ),
+        ("[site\n", "(syntax)", "valid TOML"),
+    ],
+)
+def test_config_mistakes_are_named(tmp_path: Path, text: str, key: str, expected: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert key in message
+    assert expected in message
+
+
+def test_config_error_exits_2_without_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[site]\ntitle = "x"\nbase_url = 3\n', encoding="utf-8")
+    proc = run_cli("fetch", "-c", str(path))
+    assert proc.returncode == 2
+    assert "site.base_url" in proc.stderr and "config.toml:3" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_config_exits_2(tmp_path: Path) -> None:
+    proc = run_cli("fetch", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "config.toml" in proc.stderr
+
+
+def test_shipped_config_is_valid_and_relative_paths_resolve() -> None:
+    config = load_config(REPO / "config.toml")
+    assert len(config.feeds) >= 3
+    assert all(f.local_path is not None and f.local_path.exists() for f in config.feeds)
+    assert len({t for f in config.feeds for t in f.tags}) >= 2
+    assert config.site.feeds_dir == REPO / "feeds"
+
+
+def test_feed_overrides_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[defaults]\ncomments = true\nwidgets = ["a"]\n' + GOOD_FEED + "toc = true\n",
+        encoding="utf-8",
+    )
+    feed = load_config(path).feeds[0]
+    assert feed.front.comments and feed.front.toc and feed.front.widgets == ("a",)
+    assert feed.local_path == tmp_path / "a.xml"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("15m", 900), ("2h", 7200), ("1d", 86400)]
+)
+def test_intervals(text: str, seconds: int) -> None:
+    assert interval_seconds(text) == seconds

@@ -1,0 +1,133 @@
+"""`aggregator fetch` end to end: entries and feeds from the shipped config, idempotent reruns,
+incremental rewrites, a broken feed isolated, an http source, valid Atom."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from aggregator.frontmatter import read
+from tests.helpers import http_server, make_project, run_cli, serve_bytes, snapshot, validate_atom
+
+FRONT_KEYS = [
+    "title",
+    "date",
+    "summary",
+    "categories",
+    "lang",
+    "translations",
+    "tags",
+    "menu",
+    "thumbnail",
+    "lead",
+    "comments",
+    "authorbox",
+    "pager",
+    "toc",
+    "mathjax",
+    "sidebar",
+    "widgets",
+]
+
+
+def test_shipped_config_produces_entries_and_valid_feeds(tmp_path: Path) -> None:
+    config = make_project(tmp_path)
+    proc = run_cli("fetch", "-c", str(config))
+    assert proc.returncode == 0, proc.stderr
+    entries = sorted((tmp_path / "feeds").rglob("*.md"))
+    assert len(entries) == 7
+    for path in entries:
+        meta, body = read(path.read_text(encoding="utf-8"))
+        assert list(meta) == FRONT_KEYS
+        categories = meta["categories"]
+        assert isinstance(categories, list)
+        assert body.rstrip("\n").splitlines()[-1].startswith(f"[{categories[0]}](")
+    feeds = sorted((tmp_path / "output").rglob("*.xml"))
+    names = {p.relative_to(tmp_path / "output").as_posix() for p in feeds}
+    assert {"all.xml", "tags/tech.xml", "tags/science.xml", "tags/keji.xml"} <= names
+    validate_atom(feeds)
+    assert (tmp_path / "aggregator-state.sqlite").exists()
+
+
+def test_second_run_touches_nothing(tmp_path: Path) -> None:
+    config = make_project(tmp_path)
+    assert run_cli("fetch", "-c", str(config)).returncode == 0
+    before = snapshot(tmp_path / "feeds", tmp_path / "output")
+    time.sleep(0.05)
+    proc = run_cli("fetch", "-c", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert snapshot(tmp_path / "feeds", tmp_path / "output") == before
+
+
+def test_changed_entry_rewrites_only_its_file_and_feeds(tmp_path: Path) -> None:
+    config = make_project(tmp_path)
+    assert run_cli("fetch", "-c", str(config)).returncode == 0
+    before = snapshot(tmp_path / "feeds", tmp_path / "output")
+    sample = tmp_path / "samples" / "science-atom.xml"
+    sample.write_text(
+        sample.read_text(encoding="utf-8").replace(
+            "accurate to a few centimetres", "accurate to two centimetres"
+        ),
+        encoding="utf-8",
+    )
+    time.sleep(0.05)
+    assert run_cli("fetch", "-c", str(config)).returncode == 0
+    after = snapshot(tmp_path / "feeds", tmp_path / "output")
+    changed = {p.relative_to(tmp_path).as_posix() for p in after if after[p] != before.get(p)}
+    entry = [c for c in changed if c.startswith("feeds/")]
+    assert len(entry) == 1 and entry[0].startswith("feeds/science-notes/")
+    assert "two centimetres" in (tmp_path / entry[0]).read_text(encoding="utf-8")
+    assert {c for c in changed if c.startswith("output/")} == {
+        "output/all.xml",
+        "output/tags/science.xml",
+        "output/tags/science-notes.xml",
+    }
+
+
+def test_broken_feed_is_named_and_others_still_land(tmp_path: Path) -> None:
+    config = make_project(tmp_path)
+    assert run_cli("fetch", "-c", str(config)).returncode == 0
+    tech = sorted((tmp_path / "feeds" / "tech-wire").glob("*.md"))
+    kept = {p: p.read_bytes() for p in tech}
+    (tmp_path / "samples" / "tech-rss.xml").write_text(
+        "<html><body>gone</body></html>", encoding="utf-8"
+    )
+    extra = config.read_text(encoding="utf-8") + (
+        '\n[[feeds]]\nname = "missing"\nurl = "samples/nope.xml"\ntags = ["tech"]\n'
+    )
+    config.write_text(extra, encoding="utf-8")
+    proc = run_cli("fetch", "-c", str(config))
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert any(line.startswith("tech-wire: ") and "not a feed" in line for line in lines)
+    assert any(line.startswith("missing: ") and "cannot read" in line for line in lines)
+    assert {p: p.read_bytes() for p in tech} == kept
+    assert len(list((tmp_path / "feeds").rglob("*.md"))) == 7
+
+
+def test_http_source_and_named_fetch(tmp_path: Path) -> None:
+    feed = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>Remote</title>'
+        b"<link>https://remote.example/</link><item><title>Over HTTP</title>"
+        b"<link>https://remote.example/1</link><guid>r1</guid>"
+        b"<pubDate>Mon, 02 Nov 2026 10:00:00 GMT</pubDate>"
+        b"<description>&lt;p&gt;fetched with httpx&lt;/p&gt;</description></item>"
+        b"</channel></rss>"
+    )
+    with http_server({"/feed.xml": serve_bytes(feed, etag='"v1"')}) as base:
+        config = make_project(
+            tmp_path,
+            (
+                "[fetch]\nallow_private_networks = true\n"
+                f'[[feeds]]\nname = "remote"\nurl = "{base}/feed.xml"\ntags = ["web"]\n'
+                '[[feeds]]\nname = "local"\nurl = "samples/tech-rss.xml"\n'
+            ),
+        )
+        proc = run_cli("fetch", "remote", "-c", str(config))
+        assert proc.returncode == 0, proc.stderr
+        files = list((tmp_path / "feeds").rglob("*.md"))
+        assert [p.parent.name for p in files] == ["remote"]
+        assert "fetched with httpx" in files[0].read_text(encoding="utf-8")
+        assert (tmp_path / "output" / "tags" / "web.xml").exists()
+        unknown = run_cli("fetch", "nope", "-c", str(config))
+        assert unknown.returncode == 2 and "nope" in unknown.stderr
