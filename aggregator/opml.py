@@ -52,7 +52,8 @@ def render_opml(title: str, outlines: Sequence[Outline], created: datetime | Non
             attrs["htmlUrl"] = outline.html_url
         ET.SubElement(parent, "outline", attrs)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
 
 
 def parse_opml(data: bytes) -> list[Outline]:
