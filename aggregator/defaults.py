@@ -25,3 +25,9 @@ PER_HOST = 2
 MAX_REDIRECTS = 5
 
 SCHEDULE_INTERVAL = "30m"
+
+LOCK_WAIT = 10.0  # seconds a one-shot command waits for the writer lock before exit code 3
+LOCK_POLL = 0.5  # seconds between the daemon's tries for the writer lock
+BATCH_WINDOW = 0.5  # seconds the daemon waits for more due feeds to join a cycle
+MISFIRE_GRACE = 300  # seconds a late scheduled run may start after its time
+STOP_POLL = 0.1  # seconds between checks for a stop request while fetching

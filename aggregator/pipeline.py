@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from aggregator import defaults
 from aggregator.atomic import remove_stale_temps
 from aggregator.config import Config, FeedConfig
 from aggregator.convert import convert_entry, identify
@@ -92,8 +96,11 @@ def run_cycle(
     config: Config,
     feeds: Sequence[FeedConfig],
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> CycleReport:
-    """Fetch, convert and store `feeds`, then publish the tags that changed."""
+    """Fetch, convert and store `feeds`, then publish the tags that changed. Setting `stop`
+    cancels the requests in flight (nothing is stored) or ends storing after the current feed,
+    publishing what was stored."""
     report = CycleReport()
     config.site.feeds_dir.mkdir(parents=True, exist_ok=True)
     config.site.output_dir.mkdir(parents=True, exist_ok=True)
@@ -103,10 +110,16 @@ def run_cycle(
         states = {f.name: state.feed(f.name) for f in feeds}
         user_agent = config.fetch.user_agent or default_user_agent(config.site.base_url)
         started = time.monotonic()
-        results = asyncio.run(fetch_all(feeds, config.fetch, states, user_agent))
+        results = asyncio.run(
+            _until_stopped(fetch_all(feeds, config.fetch, states, user_agent), stop)
+        )
+        if results is None:
+            return report
         total = StoreResult()
         now = datetime.now(UTC).replace(microsecond=0)
         for source, result in zip(feeds, results, strict=True):
+            if stop is not None and stop.is_set():
+                break
             outcome = _settle(config, state, source, result, now, total)
             outcome = replace(outcome, seconds=time.monotonic() - started)
             report.outcomes.append(outcome)
@@ -115,6 +128,24 @@ def run_cycle(
         if total.changed or not (config.site.output_dir / ALL_FEED).exists():
             report.published = publish(config, state, total.changed_tags)
     return report
+
+
+T = TypeVar("T")
+
+
+async def _until_stopped(work: Awaitable[T], stop: threading.Event | None) -> T | None:
+    """The result of `work`, or None when `stop` is set first (then `work` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    if stop is None:
+        return await task
+    while not stop.is_set():
+        done, _ = await asyncio.wait({task}, timeout=defaults.STOP_POLL)
+        if done:
+            return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
 
 
 def _settle(

@@ -1,0 +1,98 @@
+"""Log lines on stderr: one per fetched feed (name, outcome, new/updated entries, duration) and
+one per publish, as text or as JSON objects one a line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from aggregator.pipeline import FeedOutcome
+from aggregator.publish import PublishResult
+
+LOGGER = logging.getLogger("aggregator")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_FIELDS = ("event", "feed", "outcome", "new", "updated", "seconds", "reason", "written")
+
+
+def outcome_name(outcome: FeedOutcome) -> str:
+    if not outcome.ok:
+        return "failed"
+    if outcome.new or outcome.updated:
+        return "changed"
+    return "unchanged"
+
+
+def feed_line(outcome: FeedOutcome) -> str:
+    """`name: reason` for a failure (the format scripts grep for), else the counts and time."""
+    if not outcome.ok:
+        return f"{outcome.name}: {outcome.reason}"
+    if outcome.not_modified:
+        what = "not modified"
+    else:
+        what = f"{outcome.new} new, {outcome.updated} updated"
+    return f"{outcome.name}: {what} ({outcome.seconds:.2f} s)"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, message and the structured fields of the event."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
+        for key in _FIELDS:
+            if hasattr(record, key):
+                data[key] = getattr(record, key)
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def setup_logging(log_format: str = "text", level: str = "info") -> None:
+    """Send the aggregator's log lines to stderr in `log_format` at `level`."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+        )
+    LOGGER.handlers[:] = [handler]
+    LOGGER.setLevel(level.upper())
+    LOGGER.propagate = False
+    scheduler_logger = logging.getLogger("apscheduler")
+    scheduler_logger.handlers[:] = [handler]
+    scheduler_logger.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    scheduler_logger.propagate = False
+
+
+def log_outcome(outcome: FeedOutcome) -> None:
+    LOGGER.log(
+        logging.WARNING if not outcome.ok else logging.INFO,
+        feed_line(outcome),
+        extra={
+            "event": "feed",
+            "feed": outcome.name,
+            "outcome": outcome_name(outcome),
+            "new": outcome.new,
+            "updated": outcome.updated,
+            "seconds": round(outcome.seconds, 3),
+            "reason": outcome.reason,
+        },
+    )
+
+
+def log_publish(result: PublishResult) -> None:
+    written = len(result.written)
+    LOGGER.info(
+        "publish: %d feeds written, %d unchanged",
+        written,
+        result.unchanged,
+        extra={"event": "publish", "written": written},
+    )
