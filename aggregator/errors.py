@@ -34,3 +34,7 @@ class LockHeldError(AggregatorError):
     def __init__(self, lock_path: str) -> None:
         self.lock_path = lock_path
         super().__init__(f"another aggregator process holds the lock ({lock_path})")
+
+
+class UsageError(AggregatorError):
+    """A command asked for something that cannot be done as asked (exit code 2)."""

@@ -7,10 +7,11 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aggregator.pipeline import FeedOutcome
-from aggregator.publish import PublishResult
+if TYPE_CHECKING:
+    from aggregator.pipeline import FeedOutcome
+    from aggregator.publish import PublishResult
 
 LOGGER = logging.getLogger("aggregator")
 LOG_FORMATS = ("text", "json")

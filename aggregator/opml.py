@@ -17,13 +17,16 @@ class OpmlError(AggregatorError):
 
 @dataclass(frozen=True)
 class Outline:
-    """One subscription: its title, feed URL, web page and the folders it sits in."""
+    """One subscription: its title, feed URL, web page, the folders it sits in, its categories
+    (OPML's comma-separated `category`) and its language."""
 
     title: str
     xml_url: str
     html_url: str | None = None
     folders: tuple[str, ...] = ()
     kind: str = "rss"
+    categories: tuple[str, ...] = ()
+    language: str | None = None
 
 
 def render_opml(title: str, outlines: Sequence[Outline], created: datetime | None = None) -> bytes:
@@ -50,6 +53,10 @@ def render_opml(title: str, outlines: Sequence[Outline], created: datetime | Non
         }
         if outline.html_url:
             attrs["htmlUrl"] = outline.html_url
+        if outline.categories:
+            attrs["category"] = ",".join(outline.categories)
+        if outline.language:
+            attrs["language"] = outline.language
         ET.SubElement(parent, "outline", attrs)
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
@@ -82,6 +89,14 @@ def _walk(element: ET.Element, folders: tuple[str, ...]) -> Iterator[Outline]:
                 html_url=child.get("htmlUrl") or None,
                 folders=folders,
                 kind=child.get("type") or "rss",
+                categories=_categories(child.get("category") or ""),
+                language=(child.get("language") or "").strip() or None,
             )
         else:
             yield from _walk(child, (*folders, label) if label else folders)
+
+
+def _categories(value: str) -> tuple[str, ...]:
+    """OPML categories are comma-separated and slash-delimited: `/News/Tech` gives `Tech`."""
+    parts = (part.strip().rstrip("/").rsplit("/", 1)[-1].strip() for part in value.split(","))
+    return tuple(dict.fromkeys(part for part in parts if part))

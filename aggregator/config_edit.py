@@ -1,0 +1,101 @@
+"""Edit config.toml the way a person would (tomlkit): add or remove [[feeds]] tables and keep
+every comment, the order and the layout of the rest. The result is validated before it is
+written, atomically, so a failed edit leaves the file as it was."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomlkit
+from tomlkit.items import AoT, Comment, Table, Whitespace
+from tomlkit.toml_document import TOMLDocument
+
+from aggregator.atomic import write_atomic
+from aggregator.config import parse_config
+from aggregator.errors import UsageError
+
+
+@dataclass(frozen=True)
+class NewFeed:
+    """The keys `add` and `import-opml` write for a feed."""
+
+    name: str
+    url: str
+    tags: tuple[str, ...] = ()
+    lang: str | None = None
+
+
+def _load(path: Path) -> TOMLDocument:
+    return tomlkit.parse(path.read_text(encoding="utf-8"))
+
+
+def _save(path: Path, document: TOMLDocument) -> None:
+    text = tomlkit.dumps(document)
+    parse_config(tomllib.loads(text), path, text)
+    write_atomic(path, text.encode("utf-8"))
+
+
+def add_feeds(path: Path, feeds: Sequence[NewFeed]) -> None:
+    """Append one [[feeds]] table per feed, each after a blank line."""
+    document = _load(path)
+    if "feeds" not in document:
+        document.append("feeds", tomlkit.aot())
+    tables = document["feeds"]
+    assert isinstance(tables, AoT)
+    for feed in feeds:
+        table = tomlkit.table()
+        table.trivia.indent = "\n"
+        table["name"] = feed.name
+        table["url"] = feed.url
+        if feed.lang:
+            table["lang"] = feed.lang
+        if feed.tags:
+            table["tags"] = list(feed.tags)
+        tables.append(table)
+    _save(path, document)
+
+
+def remove_feed(path: Path, name: str) -> None:
+    """Delete the [[feeds]] table named `name`. Comments inside it go with it; a comment block
+    set off by a blank line after its last key is about what follows, and stays."""
+    document = _load(path)
+    tables = document.get("feeds")
+    index = next(
+        (i for i, t in enumerate(tables or []) if isinstance(t, Table) and t.get("name") == name),
+        None,
+    )
+    if tables is None or index is None:
+        raise UsageError(f"no feed named {name!r} in {path}")
+    trailing = _trailing_comments(tables[index])
+    if trailing:
+        keeper = tables[index - 1] if index > 0 else _table_before(document, "feeds")
+        target = keeper.value if keeper is not None else document
+        if target.body and isinstance(target.body[-1][1], Whitespace):
+            trailing = trailing[1:]
+        for item in trailing:
+            target.add(item)
+    del tables[index]
+    if not tables:
+        del document["feeds"]
+    _save(path, document)
+
+
+def _trailing_comments(table: Table) -> list[Comment | Whitespace]:
+    body = table.value.body
+    last_key = max((i for i, (key, _) in enumerate(body) if key is not None), default=-1)
+    tail = [item for _, item in body[last_key + 1 :] if isinstance(item, Comment | Whitespace)]
+    starts_apart = bool(tail) and isinstance(tail[0], Whitespace) and "\n" in tail[0].s
+    return tail if starts_apart and any(isinstance(i, Comment) for i in tail) else []
+
+
+def _table_before(document: TOMLDocument, key: str) -> Table | None:
+    previous: Table | None = None
+    for name, item in document.body:
+        if name is not None and name.key == key:
+            return previous
+        if isinstance(item, Table):
+            previous = item
+    return previous
