@@ -1,0 +1,117 @@
+"""Run one command in a fresh process and measure it: wall time and peak memory of its tree.
+
+Peak memory is the larger of the kernel's ru_maxrss for the child (its largest single process)
+and the peak of the summed RSS of the child and all its descendants, sampled every 20 ms, so a
+process pool counts in full.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SAMPLE_SECONDS = 0.02
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MB = 1024 * 1024
+
+
+class BenchError(Exception):
+    """A measured command failed or produced something the benchmark cannot trust."""
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    peak_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def descendants(pid: int) -> list[int]:
+    """The process and every process below it, from /proc's children lists."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    queue.extend(int(child) for child in handle.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_rss_bytes(pid: int) -> int:
+    return sum(rss_bytes(p) for p in descendants(pid))
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def run_measured(
+    command: Sequence[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 3600,
+) -> Run:
+    """Run `command` to completion; its output is captured through files, never a pipe."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err)
+        peak = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(SAMPLE_SECONDS):
+                peak = max(peak, tree_rss_bytes(process.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            status, usage = _wait(process, started + timeout)
+        finally:
+            done.set()
+            sampler.join()
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        return Run(
+            seconds=seconds,
+            peak_mb=max(peak, usage.ru_maxrss * 1024) / MB,
+            returncode=os.waitstatus_to_exitcode(status),
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+        )
+
+
+def _wait(process: subprocess.Popen[bytes], deadline: float) -> tuple[int, resource.struct_rusage]:
+    """Reap the child with wait4, which also gives its resource usage."""
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return status, usage
+        if time.perf_counter() > deadline:
+            process.kill()
+            process.wait()
+            raise BenchError(f"{process.args!r} ran past its time limit")
+        time.sleep(0.005)

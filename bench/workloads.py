@@ -1,0 +1,278 @@
+"""The workloads, each run in fresh processes on a fresh temp project, feeding `Results`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import REPO
+from bench.measure import MB, BenchError, Run, open_fds, run_measured, tree_rss_bytes
+from bench.report import Results
+from bench.server import FeedServer
+from bench.synth import feed_xml
+
+AGGREGATOR = str(Path(sys.executable).with_name("aggregator"))
+TOPICS = 10
+# Every synthetic feed is on one host (127.0.0.1); in the wild they are spread over many hosts.
+PER_HOST = 64
+SOAK_INTERVAL = "1s"
+DAEMON_TIMEOUT = 600.0
+
+
+def config_text(feeds: Sequence[tuple[str, str, str]], interval: str = "30m") -> str:
+    """A bench project's config.toml: (name, url, extra TOML) for each feed."""
+    lines = [
+        "[site]",
+        'title = "Bench digest"',
+        'base_url = "https://news.example.org/"',
+        'timezone = "Asia/Shanghai"',
+        "",
+        "[fetch]",
+        "allow_private_networks = true",
+        f"per_host = {PER_HOST}",
+        "",
+        "[schedule]",
+        f'interval = "{interval}"',
+    ]
+    for name, url, extra in feeds:
+        lines += ["", "[[feeds]]", f'name = "{name}"', f'url = "{url}"', extra]
+    return "\n".join(lines) + "\n"
+
+
+def http_project(root: Path, urls: Sequence[str], interval: str = "30m") -> Path:
+    """A project whose feeds are `urls`, each tagged with its name and one of a few topics."""
+    root.mkdir(parents=True)
+    feeds = [(f"news-{i:04d}", url, f'tags = ["topic-{i % TOPICS}"]') for i, url in enumerate(urls)]
+    config = root / "config.toml"
+    config.write_text(config_text(feeds, interval), encoding="utf-8")
+    return config
+
+
+def mtimes(*folders: Path) -> dict[Path, int]:
+    return {
+        path: path.stat().st_mtime_ns
+        for folder in folders
+        if folder.is_dir()
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+def files_written(before: dict[Path, int], after: dict[Path, int]) -> int:
+    """Files created, rewritten or removed between two `mtimes` snapshots."""
+    changed = sum(1 for path, stamp in after.items() if before.get(path) != stamp)
+    return changed + sum(1 for path in before if path not in after)
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so a long run shows it is alive; the report goes to stdout."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def module(name: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", name, *args]
+
+
+def checked(run: Run, what: str) -> Run:
+    if run.returncode != 0:
+        tail = "\n".join(run.stderr.strip().splitlines()[-15:])
+        raise BenchError(f"{what} exited with {run.returncode}:\n{tail}")
+    return run
+
+
+def peer_run(peer: str, mode: str, workdir: Path, urls_file: Path) -> tuple[Run, dict[str, int]]:
+    run = checked(
+        run_measured(module("bench.peers", peer, mode, str(workdir), str(urls_file)), cwd=REPO),
+        f"{peer} {mode}",
+    )
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    if figures["failures"]:
+        raise BenchError(f"{peer} {mode}: {figures['failures']} feeds failed")
+    return run, figures
+
+
+def fetch_round(results: Results, server: FeedServer, feeds: int, workdir: Path) -> None:
+    """One repeat at N feeds: floor, reader and ours, each cold then warm (every feed 304)."""
+    urls = [server.feed_url(i) for i in range(feeds)]
+    urls_file = workdir / f"urls-{feeds}.txt"
+    urls_file.write_text("\n".join(urls) + "\n")
+    for peer in ("floor", "reader"):
+        peer_dir = workdir / f"{peer}-{feeds}"
+        shutil.rmtree(peer_dir, ignore_errors=True)
+        peer_dir.mkdir()
+        for mode in ("cold", "warm"):
+            run, figures = peer_run(peer, mode, peer_dir, urls_file)
+            log(f"{peer} {mode} {feeds}: {figures['seconds']:.2f} s")
+            results.figure(f"{peer}.{mode}.{feeds}", f"{peer} {mode}").add(
+                figures["seconds"], run.peak_mb, entries=figures["entries"]
+            )
+        shutil.rmtree(peer_dir)
+    project = workdir / f"ours-{feeds}"
+    shutil.rmtree(project, ignore_errors=True)
+    config = http_project(project, urls)
+    command = [AGGREGATOR, "fetch", "-c", str(config)]
+    startup = checked(run_measured([AGGREGATOR, "--version"]), "aggregator --version")
+    results.figure("ours.startup", "start-up and imports").add(startup.seconds, startup.peak_mb)
+    cold = checked(run_measured(command), f"aggregator fetch (cold, {feeds} feeds)")
+    log(f"ours cold {feeds}: {cold.seconds:.2f} s")
+    entries = sum(1 for _ in (project / "feeds").rglob("*.md"))
+    results.figure(f"ours.cold.{feeds}", "ours cold").add(
+        cold.seconds, cold.peak_mb, entries=entries
+    )
+    before, served = mtimes(project / "feeds", project / "output"), server.stats()
+    warm = checked(run_measured(command), f"aggregator fetch (warm, {feeds} feeds)")
+    written = files_written(before, mtimes(project / "feeds", project / "output"))
+    bodies = server.stats()["ok"] - served["ok"]
+    log(f"ours warm {feeds}: {warm.seconds:.2f} s, {written} files written")
+    results.figure(f"ours.warm.{feeds}", "ours warm").add(
+        warm.seconds, warm.peak_mb, files_written=written, bodies_served=bodies
+    )
+    shutil.rmtree(project)
+
+
+def publish_project(root: Path, entries: int, tags: int) -> tuple[Path, int]:
+    """`tags // 2` local sources of equal size whose entries carry categories from a pool of
+    the other `tags // 2` names (entry_categories), so the project has `tags` tags."""
+    sources = max(1, tags // 2)
+    per_source = entries // sources
+    (root / "sources").mkdir(parents=True)
+    feeds = []
+    for i in range(sources):
+        path = root / "sources" / f"{i}.xml"
+        path.write_bytes(feed_xml(i, entries=per_source, category_pool=tags - sources))
+        feeds.append((f"src-{i:04d}", f"sources/{i}.xml", "entry_categories = true"))
+    config = root / "config.toml"
+    config.write_text(config_text(feeds), encoding="utf-8")
+    return config, per_source
+
+
+def publish_workload(results: Results, workdir: Path, entries: int, tags: int) -> None:
+    """Build the project by a real fetch, then time `aggregator publish` in full (empty
+    output/) and after one new entry stored through the store API."""
+    project = workdir / "publish"
+    shutil.rmtree(project, ignore_errors=True)
+    config, per_source = publish_project(project, entries, tags)
+    log(f"publish: fetching {entries} entries over {tags} tags")
+    build = checked(run_measured([AGGREGATOR, "fetch", "-c", str(config)]), "publish build")
+    stored = sum(1 for _ in (project / "feeds").rglob("*.md"))
+    output = project / "output"
+    published_tags = sum(1 for _ in (output / "tags").glob("*.xml"))
+    results.figure("ours.publish.build", "fetch of the publish project").add(
+        build.seconds, build.peak_mb, entries=stored, tags=published_tags
+    )
+    command = [AGGREGATOR, "publish", "-c", str(config)]
+    for repeat in range(results.settings.repeat):
+        shutil.rmtree(output)
+        full = checked(run_measured(command), "aggregator publish (full)")
+        feeds = sum(1 for _ in output.rglob("*.xml"))
+        if feeds != published_tags + 1:
+            raise BenchError(f"full publish wrote {feeds} feeds, expected {published_tags + 1}")
+        log(f"publish full: {full.seconds:.2f} s")
+        results.figure("ours.publish.full", "publish, all tags").add(
+            full.seconds, full.peak_mb, feeds=feeds
+        )
+        source = project / "sources" / f"{repeat}.xml"
+        source.write_bytes(
+            feed_xml(repeat, version=1, entries=per_source, category_pool=tags - tags // 2)
+        )
+        link = checked(
+            run_measured(
+                module("bench.inproc", "add-entry", str(config), f"src-{repeat:04d}"), cwd=REPO
+            ),
+            "storing one new entry",
+        ).stdout.strip()
+        before = mtimes(output)
+        one = checked(run_measured(command), "aggregator publish (one new entry)")
+        if link not in (output / "all.xml").read_text(encoding="utf-8"):
+            raise BenchError(f"publish after one new entry: {link} is not in all.xml")
+        log(f"publish after one new entry: {one.seconds:.2f} s")
+        results.figure("ours.publish.one", "publish after one new entry").add(
+            one.seconds, one.peak_mb, files_written=files_written(before, mtimes(output))
+        )
+    shutil.rmtree(project)
+
+
+def soak_workload(
+    results: Results, server: FeedServer, workdir: Path, feeds: int, cycles: int, daemon: bool
+) -> None:
+    """Many cycles over feeds that keep changing; RSS and open files after each cycle."""
+    project = workdir / "soak"
+    shutil.rmtree(project, ignore_errors=True)
+    urls = [server.feed_url(i, "churn") for i in range(feeds)]
+    config = http_project(project, urls, SOAK_INTERVAL)
+    log(f"soak: {cycles} cycles over {feeds} changing feeds")
+    if daemon:
+        results.soak = _soak_daemon(server, config, feeds, cycles)
+        shutil.rmtree(project)
+        return
+    run = checked(
+        run_measured(module("bench.inproc", "soak", str(config), str(cycles)), cwd=REPO),
+        "soak",
+    )
+    results.soak = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    failed = sum(int(s["failed"]) for s in results.soak)
+    if failed:
+        raise BenchError(f"soak: {failed} feed fetches failed")
+    fig = results.figure("ours.soak", "soak: one cycle after the first")
+    for sample in results.soak[1:] or results.soak:
+        fig.add(sample["seconds"], run.peak_mb)
+    fig.counts.update(cycles=len(results.soak), new=int(sum(s["new"] for s in results.soak)))
+    shutil.rmtree(project)
+
+
+def _soak_daemon(
+    server: FeedServer, config: Path, feeds: int, cycles: int
+) -> list[dict[str, float]]:
+    """`aggregator run`: a cycle has ended when the next one starts asking for feeds."""
+    log = config.parent / "daemon.log"
+    samples: list[dict[str, float]] = []
+    start = server.stats()["churn"]
+    deadline = time.monotonic() + DAEMON_TIMEOUT
+    with log.open("wb") as out:
+        process = subprocess.Popen([AGGREGATOR, "run", "-c", str(config)], stdout=out, stderr=out)
+        try:
+            while len(samples) < cycles:
+                if process.poll() is not None:
+                    raise BenchError(f"aggregator run exited with {process.returncode}")
+                if time.monotonic() > deadline:
+                    raise BenchError(f"aggregator run did only {len(samples)} cycles")
+                started = (server.stats()["churn"] - start) // feeds
+                if started > len(samples) + 1:
+                    samples.append(
+                        {
+                            "cycle": len(samples),
+                            "rss_mb": tree_rss_bytes(process.pid) / MB,
+                            "fds": open_fds(process.pid),
+                        }
+                    )
+                time.sleep(0.1)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    return samples
+
+
+def profile(workdir: Path, server: FeedServer, feeds: int, top: int) -> str:
+    """cProfile of one cold `aggregator fetch` (the main process only): the top functions."""
+    import io
+    import pstats
+
+    project = workdir / "profile"
+    shutil.rmtree(project, ignore_errors=True)
+    config = http_project(project, [server.feed_url(i) for i in range(feeds)])
+    stats_file = project / "fetch.prof"
+    command = module(
+        "cProfile", "-o", str(stats_file), "-m", "aggregator.cli", "fetch", "-c", str(config)
+    )
+    checked(run_measured(command), "profiled aggregator fetch")
+    text = io.StringIO()
+    stats = pstats.Stats(str(stats_file), stream=text).strip_dirs()
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    shutil.rmtree(project)
+    return text.getvalue()

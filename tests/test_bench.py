@@ -1,0 +1,71 @@
+"""The benchmark stays runnable: `python -m bench.run --quick` on a tiny N prints every named
+figure and target line and writes the same figures as JSON. Not a timed test: it checks what
+was counted (entries, files written, bodies served), never how fast."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.run import QUICK
+from bench.synth import ENTRIES, feed_xml
+from tests.helpers import REPO
+
+
+def test_synthetic_feeds_are_deterministic_news() -> None:
+    chinese, latin = feed_xml(0), feed_xml(1)
+    assert feed_xml(0) == chinese
+    for body in (chinese, latin):
+        assert 80_000 < len(body) < 100_000
+        assert body.count(b"<item>") == ENTRIES
+        assert b"<category>" in body and b"<img " in body
+    assert re.search("[\u4e00-\u9fff]{8}", chinese.decode())
+    newer = feed_xml(1, version=1)
+    assert b"news1-50</guid>" in newer and b"news1-0</guid>" not in newer
+    assert b"news1-0</guid>" in latin
+
+
+def test_quick_benchmark_prints_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    figures = data["figures"]
+    sizes = QUICK["feeds"]
+    expected = {"ours.startup", "ours.publish.build", "ours.publish.full", "ours.publish.one"}
+    expected |= {"ours.soak"}
+    for n in sizes:
+        for who in ("floor", "reader", "ours"):
+            expected |= {f"{who}.cold.{n}", f"{who}.warm.{n}"}
+    assert set(figures) == expected
+    for key in expected:
+        assert re.search(rf"^{re.escape(key)}\s+\d+\.\d+\s", proc.stdout, re.MULTILINE), key
+
+    for n in sizes:
+        for who in ("floor", "reader", "ours"):
+            assert figures[f"{who}.cold.{n}"]["counts"]["entries"] == n * ENTRIES
+        warm = figures[f"ours.warm.{n}"]
+        assert warm["counts"] == {"files_written": 0, "bodies_served": 0}
+        assert warm["x_reader"] > 0 and warm["x_floor"] > 0
+        assert figures[f"ours.cold.{n}"]["peak_mb"] > 10
+    build = figures["ours.publish.build"]["counts"]
+    assert build == {"entries": QUICK["publish_entries"], "tags": QUICK["publish_tags"]}
+    assert figures["ours.publish.full"]["counts"]["feeds"] == QUICK["publish_tags"] + 1
+    assert len(data["soak"]) == QUICK["soak_cycles"]
+    assert all(sample["fds"] > 0 and sample["rss_mb"] > 10 for sample in data["soak"])
+
+    targets = data["targets"]
+    assert len(targets) == 2 + 4 * len(sizes) + (len(sizes) - 1) + 1
+    for target in targets:
+        verdict = "PASS" if target["passed"] else "FAIL"
+        assert f"{verdict} {target['name']}: " in proc.stdout
