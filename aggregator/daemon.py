@@ -22,7 +22,7 @@ from aggregator.errors import ConfigError
 from aggregator.lock import writer_lock_until
 from aggregator.logs import LOGGER, log_outcome, log_publish
 from aggregator.pipeline import run_cycle
-from aggregator.schedule import feed_schedule, make_trigger
+from aggregator.schedule import schedule_groups
 from aggregator.state import State
 
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
@@ -130,23 +130,15 @@ class Daemon:
 
     def _schedule(self, config: Config) -> None:
         """One job per distinct schedule; a job whose schedule is unchanged keeps its timing."""
-        groups: dict[str, tuple[str, str, list[str]]] = {}
-        jitter = config.schedule.jitter
-        for feed in config.feeds:
-            kind, spec = feed_schedule(feed, config)
-            groups.setdefault(f"{kind} {spec} jitter={jitter}", (kind, spec, []))[2].append(
-                feed.name
-            )
+        groups = schedule_groups(config)
         current = {job.id for job in self._scheduler.get_jobs()}
         for job_id in current - groups.keys():
             self._scheduler.remove_job(job_id)
-        for job_id, (kind, spec, names) in groups.items():
+        for job_id, (trigger, names) in groups.items():
             if job_id in current:
                 self._scheduler.modify_job(job_id, args=[names])
             else:
-                self._scheduler.add_job(
-                    self.mark_due, make_trigger(kind, spec, jitter), args=[names], id=job_id
-                )
+                self._scheduler.add_job(self.mark_due, trigger(), args=[names], id=job_id)
 
     def _cycle(self) -> None:
         with self._pending_lock:

@@ -3,6 +3,9 @@ crontab, else the global one), with jitter."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -60,3 +63,17 @@ def make_trigger(kind: str, spec: str, jitter: int) -> BaseTrigger:
         day_of_week=crontab_days(weekday),
         jitter=jitter or None,
     )
+
+
+def schedule_groups(config: Config) -> dict[str, tuple[Callable[[], BaseTrigger], list[str]]]:
+    """Feeds that share a schedule, by a key naming it: a trigger factory and the feed names.
+    Feeds in one group are due together and fetched in one cycle."""
+    groups: dict[str, tuple[Callable[[], BaseTrigger], list[str]]] = {}
+    jitter = config.schedule.jitter
+    for feed in config.feeds:
+        kind, spec = feed_schedule(feed, config)
+        key = f"{kind} {spec} jitter={jitter}"
+        if key not in groups:
+            groups[key] = (partial(make_trigger, kind, spec, jitter), [])
+        groups[key][1].append(feed.name)
+    return groups

@@ -7,10 +7,11 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -32,14 +33,22 @@ def make_project(tmp: Path, config_text: str | None = None) -> Path:
     return config
 
 
+CLI = Path(sys.executable).with_name("aggregator")
+
+
 def run_cli(
     *args: str, cwd: Path | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """The real console script in a subprocess."""
-    exe = Path(sys.executable).with_name("aggregator")
     return subprocess.run(
-        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        [str(CLI), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def start_cli(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    """The real console script started in the background (e.g. the daemon), stderr to `log`."""
+    with log.open("wb") as sink:
+        return subprocess.Popen([str(CLI), *args], stdout=sink, stderr=sink)
 
 
 def validate_atom(files: list[Path]) -> None:
@@ -115,3 +124,17 @@ def serve_bytes(
         handler.wfile.write(body)
 
     return route
+
+
+def rss(title: str, items: Sequence[tuple[str, str]], link: str = "https://example.org/") -> bytes:
+    """An RSS 2.0 document with one item per (guid, title), each with a link and a date."""
+    body = "".join(
+        f"<item><guid>{guid}</guid><title>{escape(text)}</title>"
+        f"<link>{link}{guid}</link><pubDate>Mon, 02 Nov 2026 10:00:00 GMT</pubDate>"
+        f"<description>{escape(text)}</description></item>"
+        for guid, text in items
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{escape(title)}</title><link>{link}</link>{body}</channel></rss>"
+    ).encode()

@@ -1,0 +1,254 @@
+"""`aggregator run` in a subprocess against a local server whose feed grows every two seconds:
+entries land on schedule, a one-shot fetch beside it is serialized by the writer lock (or exits
+3 when the lock stays held), SIGTERM stops it cleanly, SIGHUP reloads the config."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import load_config
+from aggregator.daemon import due_feeds
+from aggregator.frontmatter import read
+from aggregator.schedule import crontab_days, make_trigger, schedule_groups
+from aggregator.state import FeedState, State
+from tests.helpers import Route, http_server, make_project, rss, run_cli, serve_bytes, start_cli
+
+GROWTH_SECONDS = 1.0
+HOLD_LIMIT = 30.0
+
+
+def growing_feed(every: float) -> Route:
+    """A feed that gains one item every `every` seconds after the first request."""
+    started: list[float] = []
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        started.append(started[0] if started else time.monotonic())
+        count = 1 + int((time.monotonic() - started[0]) / every)
+        serve_bytes(rss("Growing", [(f"g{i}", f"Item {i}") for i in range(count)]))(handler)
+
+    return route
+
+
+class GatedFeed:
+    """A feed that, while its gate is closed, holds each request until the gate opens (so the
+    fetching process holds the writer lock as long as a test wants); it records how many
+    requests were in flight at once."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.requested = threading.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
+
+    def hold(self) -> None:
+        """Close the gate and wait until a request is being held."""
+        self.requested.clear()
+        self.gate.clear()
+        wait_for(self.requested.is_set, 10, "a request to hold")
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.requested.set()
+        try:
+            self.gate.wait(HOLD_LIMIT)
+            serve_bytes(rss("Gated", [("s1", "Gated item")]))(handler)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def entry_count(folder: Path) -> int:
+    return len(list(folder.glob("*.md"))) if folder.is_dir() else 0
+
+
+def stop(daemon: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> float:
+    """Send `sig`; the seconds the daemon took to exit (it must exit 0)."""
+    sent = time.monotonic()
+    daemon.send_signal(sig)
+    try:
+        code = daemon.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        daemon.wait()
+        raise AssertionError(f"the daemon did not stop within 10 s of {sig.name}") from None
+    assert code == 0
+    return time.monotonic() - sent
+
+
+def assert_files_whole(root: Path) -> None:
+    assert not list(root.rglob(".tmp-*")), "temp files left behind"
+    for path in (root / "feeds").rglob("*.md"):
+        read(path.read_text(encoding="utf-8"))
+    published = list((root / "output").rglob("*.xml"))
+    assert published
+    for path in published:
+        ET.parse(path)
+
+
+def test_daemon_on_schedule_serialized_by_lock_and_stops_on_sigterm(tmp_path: Path) -> None:
+    gated = GatedFeed()
+    routes = {"/grow.xml": growing_feed(GROWTH_SECONDS), "/gated.xml": gated}
+    with http_server(routes) as base:
+        config = make_project(
+            tmp_path,
+            "[fetch]\nallow_private_networks = true\n"
+            '[schedule]\ninterval = "1s"\n'
+            f'[[feeds]]\nname = "grow"\nurl = "{base}/grow.xml"\n'
+            f'[[feeds]]\nname = "gated"\nurl = "{base}/gated.xml"\n',
+        )
+        log = tmp_path / "daemon.log"
+        daemon = start_cli("run", "-c", str(config), log=log)
+        try:
+            grow = tmp_path / "feeds" / "grow"
+            wait_for(lambda: entry_count(grow) >= 1, 20, "the first cycle")
+            first = entry_count(grow)
+            wait_for(lambda: entry_count(grow) >= first + 2, 10, "entries to grow on schedule")
+
+            gated.hold()
+            loser = run_cli("fetch", "grow", "-c", str(config), "--lock-wait", "0.3")
+            assert loser.returncode == 3, loser.stderr
+            assert "another aggregator process holds the lock" in loser.stderr
+            waiter = start_cli("fetch", "-c", str(config), log=tmp_path / "waiter.log")
+            time.sleep(1)
+            assert waiter.poll() is None, "the one-shot fetch did not wait for the lock"
+            gated.gate.set()
+            assert waiter.wait(timeout=20) == 0, (tmp_path / "waiter.log").read_text()
+            assert gated.most_in_flight == 1, "two processes fetched at once"
+
+            gated.hold()
+            assert stop(daemon) < 10
+        finally:
+            gated.gate.set()
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+    assert_files_whole(tmp_path)
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert any(" INFO grow: 1 new, 0 updated (" in line for line in lines)
+    assert any(" INFO publish: " in line for line in lines)
+    assert "Traceback" not in log.read_text(encoding="utf-8")
+
+
+def test_daemon_reloads_on_sighup_and_keeps_config_when_broken(tmp_path: Path) -> None:
+    routes = {
+        "/a.xml": serve_bytes(rss("A", [("a1", "First of A")])),
+        "/b.xml": serve_bytes(rss("B", [("b1", "First of B"), ("b2", "Second of B")])),
+    }
+    with http_server(routes) as base:
+        head = '[fetch]\nallow_private_networks = true\n[schedule]\ninterval = "2s"\n'
+        feed_a = f'[[feeds]]\nname = "a"\nurl = "{base}/a.xml"\n'
+        config = make_project(tmp_path, head + feed_a)
+        log = tmp_path / "daemon.log"
+        daemon = start_cli("run", "-c", str(config), "--log-format", "json", log=log)
+
+        def events() -> list[dict[str, object]]:
+            complete = log.read_text(encoding="utf-8").rpartition("\n")[0]
+            return [json.loads(line) for line in complete.splitlines()]
+
+        try:
+            wait_for(lambda: entry_count(tmp_path / "feeds" / "a") == 1, 20, "feed a")
+            config.write_text(head + feed_a + "[[feeds]]\nname = 3\n", encoding="utf-8")
+            daemon.send_signal(signal.SIGHUP)
+            wait_for(
+                lambda: any("reload failed" in str(e["message"]) for e in events()),
+                10,
+                "the reload error",
+            )
+            reported = len(events())
+            wait_for(
+                lambda: any(e.get("feed") == "a" for e in events()[reported:]),
+                10,
+                "a cycle with the old config",
+            )
+            assert daemon.poll() is None
+
+            config.write_text(
+                head + feed_a + f'[[feeds]]\nname = "b"\nurl = "{base}/b.xml"\n', encoding="utf-8"
+            )
+            daemon.send_signal(signal.SIGHUP)
+            wait_for(lambda: entry_count(tmp_path / "feeds" / "b") == 2, 10, "the new feed b")
+            assert stop(daemon, signal.SIGINT) < 10
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+    failure = next(e for e in events() if "reload failed" in str(e["message"]))
+    assert failure["level"] == "error" and "feeds[1].name" in str(failure["message"])
+    feed_b = next(e for e in events() if e.get("feed") == "b")
+    assert feed_b["outcome"] == "changed" and feed_b["new"] == 2
+    assert {"time", "seconds", "updated"} <= feed_b.keys()
+    assert_files_whole(tmp_path)
+
+
+def test_feeds_sharing_a_schedule_are_grouped(tmp_path: Path) -> None:
+    config = make_project(
+        tmp_path,
+        '[schedule]\ninterval = "15m"\njitter = 5\n'
+        '[[feeds]]\nname = "a"\nurl = "a.xml"\n'
+        '[[feeds]]\nname = "b"\nurl = "b.xml"\n'
+        '[[feeds]]\nname = "c"\nurl = "c.xml"\ncron = "0 9 * * 1-5"\n'
+        '[[feeds]]\nname = "d"\nurl = "d.xml"\ninterval = "15m"\n',
+    )
+    groups = schedule_groups(load_config(config))
+    assert sorted(names for _, names in groups.values()) == [["a", "b", "d"], ["c"]]
+    for make, _ in groups.values():
+        assert make().jitter == 5
+
+
+@pytest.mark.parametrize(
+    ("crontab", "names"),
+    [
+        ("*", "*"),
+        ("0", "sun"),
+        ("7", "sun"),
+        ("1-5", "mon,tue,wed,thu,fri"),
+        ("*/2", "sun,tue,thu,sat"),
+        ("sat,sun", "sun,sat"),
+        ("5-7", "sun,fri,sat"),
+    ],
+)
+def test_crontab_weekdays_count_from_sunday(crontab: str, names: str) -> None:
+    assert crontab_days(crontab) == names
+
+
+def test_cron_trigger_fires_on_crontab_weekdays() -> None:
+    monday = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    trigger = make_trigger("cron", "0 9 * * 1", 0)
+    fire = trigger.get_next_fire_time(None, monday)
+    assert fire is not None and fire.weekday() == 0 and fire.hour == 9
+
+
+def test_feeds_not_yet_due_are_left_alone(tmp_path: Path) -> None:
+    config = load_config(
+        make_project(
+            tmp_path,
+            '[[feeds]]\nname = "a"\nurl = "a.xml"\n[[feeds]]\nname = "b"\nurl = "b.xml"\n',
+        )
+    )
+    now = time.time()
+    with State(config.state_path) as state, state.transaction():
+        state.save_feed(FeedState("a", next_due=now + 3600))
+        state.save_feed(FeedState("b", next_due=now - 1))
+    assert [f.name for f in due_feeds(config, config.feeds, now)] == ["b"]
