@@ -109,7 +109,7 @@ def assert_files_whole(root: Path) -> None:
 
 def test_daemon_on_schedule_serialized_by_lock_and_stops_on_sigterm(tmp_path: Path) -> None:
     gated = GatedFeed()
-    routes = {"/grow.xml": growing_feed(GROWTH_SECONDS), "/gated.xml": gated}
+    routes: dict[str, Route] = {"/grow.xml": growing_feed(GROWTH_SECONDS), "/gated.xml": gated}
     with http_server(routes) as base:
         config = make_project(
             tmp_path,
