@@ -64,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soak-feeds", type=int, help="changing feeds in the soak (50)")
     parser.add_argument("--soak-cycles", type=int, help="cycles in the soak (30)")
     parser.add_argument(
-        "--soak-daemon",
+        "--soak-inprocess",
         action="store_true",
-        help="soak the real `aggregator run` daemon, not run_cycle in a loop",
+        help="soak run_cycle in a loop in one process instead of the `aggregator run` daemon",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile one cold fetch too")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
@@ -90,7 +90,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         soak_feeds=sizes["soak_feeds"],
         soak_cycles=sizes["soak_cycles"],
         workloads=workloads,
-        soak_daemon=args.soak_daemon,
+        soak_daemon=not args.soak_inprocess,
     )
 
 

@@ -22,6 +22,7 @@ TOPICS = 10
 PER_HOST = 64
 SOAK_INTERVAL = "1s"
 DAEMON_TIMEOUT = 600.0
+DAEMON_POLL = 0.1
 
 
 def config_text(feeds: Sequence[tuple[str, str, str]], interval: str = "30m") -> str:
@@ -78,10 +79,13 @@ def module(name: str, *args: str) -> list[str]:
     return [sys.executable, "-m", name, *args]
 
 
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
 def checked(run: Run, what: str) -> Run:
     if run.returncode != 0:
-        tail = "\n".join(run.stderr.strip().splitlines()[-15:])
-        raise BenchError(f"{what} exited with {run.returncode}:\n{tail}")
+        raise BenchError(f"{what} exited with {run.returncode}:\n{_tail(run.stderr)}")
     return run
 
 
@@ -200,60 +204,70 @@ def publish_workload(results: Results, workdir: Path, entries: int, tags: int) -
 def soak_workload(
     results: Results, server: FeedServer, workdir: Path, feeds: int, cycles: int, daemon: bool
 ) -> None:
-    """Many cycles over feeds that keep changing; RSS and open files after each cycle."""
+    """Many cycles over feeds that keep changing: the process's RSS and open files after each
+    cycle, by the real daemon (`aggregator run`) or by `run_cycle` in a loop in one process."""
     project = workdir / "soak"
     shutil.rmtree(project, ignore_errors=True)
     urls = [server.feed_url(i, "churn") for i in range(feeds)]
     config = http_project(project, urls, SOAK_INTERVAL)
-    log(f"soak: {cycles} cycles over {feeds} changing feeds")
-    if daemon:
-        results.soak = _soak_daemon(server, config, feeds, cycles)
-        shutil.rmtree(project)
-        return
-    run = checked(
-        run_measured(module("bench.inproc", "soak", str(config), str(cycles)), cwd=REPO),
-        "soak",
+    log(
+        f"soak: {cycles} cycles over {feeds} changing feeds ({'daemon' if daemon else 'run_cycle'})"
     )
-    results.soak = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-    failed = sum(int(s["failed"]) for s in results.soak)
-    if failed:
-        raise BenchError(f"soak: {failed} feed fetches failed")
-    fig = results.figure("ours.soak", "soak: one cycle after the first")
-    for sample in results.soak[1:] or results.soak:
-        fig.add(sample["seconds"], run.peak_mb)
-    fig.counts.update(cycles=len(results.soak), new=int(sum(s["new"] for s in results.soak)))
+    if daemon:
+        samples = _soak_daemon(server, config, feeds, cycles)
+        peak = max(s["rss_mb"] for s in samples)
+    else:
+        command = module("bench.inproc", "soak", str(config), str(cycles))
+        run = checked(run_measured(command, cwd=REPO), "soak")
+        samples = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+        failed = sum(int(s["failed"]) for s in samples)
+        if failed:
+            raise BenchError(f"soak: {failed} feed fetches failed")
+        peak = run.peak_mb
+    results.soak = samples
+    fig = results.figure("ours.soak", "soak: seconds a cycle, after the first")
+    for sample in samples[1:] or samples:
+        fig.add(sample["seconds"], peak)
+    entries = sum(1 for _ in (project / "feeds").rglob("*.md"))
+    fig.counts.update(cycles=len(samples), entries=entries)
     shutil.rmtree(project)
 
 
 def _soak_daemon(
     server: FeedServer, config: Path, feeds: int, cycles: int
 ) -> list[dict[str, float]]:
-    """`aggregator run`: a cycle has ended when the next one starts asking for feeds."""
-    log = config.parent / "daemon.log"
+    """`aggregator run`, sampled from outside: a cycle has ended once the next one has asked
+    for every feed; its seconds are the time since the previous sample."""
     samples: list[dict[str, float]] = []
     start = server.stats()["churn"]
-    deadline = time.monotonic() + DAEMON_TIMEOUT
-    with log.open("wb") as out:
+    began = last = time.monotonic()
+    daemon_log = config.parent / "daemon.log"
+    with daemon_log.open("wb") as out:
         process = subprocess.Popen([AGGREGATOR, "run", "-c", str(config)], stdout=out, stderr=out)
         try:
             while len(samples) < cycles:
                 if process.poll() is not None:
-                    raise BenchError(f"aggregator run exited with {process.returncode}")
-                if time.monotonic() > deadline:
+                    output = _tail(daemon_log.read_text())
+                    raise BenchError(f"aggregator run exited with {process.returncode}:\n{output}")
+                if time.monotonic() - began > DAEMON_TIMEOUT:
                     raise BenchError(f"aggregator run did only {len(samples)} cycles")
-                started = (server.stats()["churn"] - start) // feeds
-                if started > len(samples) + 1:
+                if (server.stats()["churn"] - start) // feeds > len(samples) + 1:
+                    now = time.monotonic()
                     samples.append(
                         {
                             "cycle": len(samples),
+                            "seconds": now - last,
                             "rss_mb": tree_rss_bytes(process.pid) / MB,
                             "fds": open_fds(process.pid),
                         }
                     )
-                time.sleep(0.1)
+                    last = now
+                time.sleep(DAEMON_POLL)
         finally:
             process.terminate()
             process.wait(timeout=60)
+    if process.returncode != 0:
+        raise BenchError(f"aggregator run ended with {process.returncode} on SIGTERM")
     return samples
 
 
