@@ -31,3 +31,8 @@ LOCK_POLL = 0.5  # seconds between the daemon's tries for the writer lock
 BATCH_WINDOW = 0.5  # seconds the daemon waits for more due feeds to join a cycle
 MISFIRE_GRACE = 300  # seconds a late scheduled run may start after its time
 STOP_POLL = 0.1  # seconds between checks for a stop request while fetching
+
+HUB_TIMEOUT = 10.0  # seconds for one WebSub ping to the hub
+HUB_BATCH = 100  # changed feed URLs per ping (hub.url repeated)
+SERVE_HOST = "127.0.0.1"  # `aggregator serve` listens here only
+SERVE_PORT = 8080  # when [site] base_url names no local port

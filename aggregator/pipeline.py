@@ -98,7 +98,8 @@ def run_cycle(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> CycleReport:
-    """Fetch, convert and store `feeds`, then publish the tags that changed. Setting `stop`
+    """Fetch, convert and store `feeds`, then publish (only the feeds whose entries changed are
+    rewritten, and the ones a previous cycle left behind, e.g. when killed). Setting `stop`
     cancels the requests in flight (nothing is stored) or ends storing after the current feed,
     publishing what was stored."""
     report = CycleReport()
@@ -125,8 +126,7 @@ def run_cycle(
             report.outcomes.append(outcome)
             if progress:
                 progress(outcome)
-        if total.changed or not (config.site.output_dir / ALL_FEED).exists():
-            report.published = publish(config, state, total.changed_tags)
+        report.published = publish(config, state)
     return report
 
 

@@ -1,107 +1,237 @@
-"""Regenerate the published Atom feeds in output/ (feedgen): one per tag plus one of all."""
+"""Regenerate output/: one feed per tag plus one of every entry, in each `[site] formats` format,
+and the discovery files. A feed is rebuilt only when what it is made of changed (a digest of its
+newest entries' rows, kept in the state db); an entry's HTML is rendered once and cached there."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
+import hashlib
+import re
+import time
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-import nh3
-from feedgen.feed import FeedGenerator
-from markdown_it import MarkdownIt
-
-from aggregator import __version__
+from aggregator.atom import FeedMeta, atom_entry, atom_feed
 from aggregator.atomic import write_if_changed
 from aggregator.config import Config
-from aggregator.frontmatter import read
-from aggregator.identity import slug
+from aggregator.discovery import INDEX, OPML, Listing, feeds_opml, index_html
+from aggregator.entryhtml import render_entry_html
+from aggregator.feeditems import (
+    Item,
+    SourceInfo,
+    absolute_uri,
+    clean_text,
+    make_item,
+    rfc3339,
+    urn,
+    valid_lang,
+)
+from aggregator.formats import json_feed, rss_feed
 from aggregator.state import State, StoredEntry
-from aggregator.text import drop_controls
+from aggregator.text import fold
+from aggregator.websub import ping_hub
 
 ALL_FEED = "all.xml"
 TAGS_DIR = "tags"
-_ID_NAMESPACE = uuid.UUID("6f1c7e0e-4d0b-4c36-9a52-3a8f1d2b9e10")
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table").enable("strikethrough")
+EXTENSIONS = {"atom": ".xml", "rss": ".rss", "json": ".json"}
+# Part of every feed's digest: bump it when the bytes a feed is rendered to change shape.
+RENDER_VERSION = 1
+HTML_BATCH = 500
+_CLEAN_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_SLUG_LENGTH = 60
 
 
 @dataclass
 class PublishResult:
+    """What a publish wrote, left alone and removed; `problems` are one-line reports."""
+
     written: list[Path] = field(default_factory=list)
     unchanged: int = 0
+    removed: list[Path] = field(default_factory=list)
+    changed_feeds: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
-def feed_path(tag: str | None) -> str:
-    """Where a feed is published, relative to output/ and to `[site] base_url`."""
-    return ALL_FEED if tag is None else f"{TAGS_DIR}/{slug(tag, 'tag')}.xml"
+def tag_slug(tag: str) -> str:
+    """The file name stem of a tag's feeds: the tag itself when it is already a clean slug,
+    else an ASCII slug plus a hash of the tag, so that two tags never share a file."""
+    if len(tag) <= _SLUG_LENGTH and _CLEAN_SLUG.fullmatch(tag):
+        return tag
+    ascii_text = unicodedata.normalize("NFKD", tag).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:_SLUG_LENGTH].strip("-")
+    digest = hashlib.sha256(tag.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{cleaned or 'tag'}-{digest}"
 
 
-def atom_id(kind: str, key: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, f'{kind}:{key}')}"
+def feed_path(tag: str | None, fmt: str = "atom") -> str:
+    """Where a feed is published, relative to output/ and to `[site] base_url`:
+    `all.xml` and `tags/<slug>.xml` (`.rss`, `.json` for the other formats)."""
+    stem = "all" if tag is None else f"{TAGS_DIR}/{tag_slug(tag)}"
+    return stem + EXTENSIONS[fmt]
 
 
-def render_html(markdown_text: str) -> str:
-    return nh3.clean(_MARKDOWN.render(markdown_text), link_rel=None)
+def feed_title(site_title: str, tag: str | None) -> str:
+    return f"{site_title} — {tag}" if tag else site_title
 
 
-def _entry_html(config: Config, entry: StoredEntry) -> str:
-    try:
-        text = (config.site.feeds_dir / entry.path).read_text(encoding="utf-8")
-        _, body = read(text)
-    except (OSError, ValueError):
-        return ""
-    return drop_controls(render_html(body))
+def publish(config: Config, state: State, now: float | None = None) -> PublishResult:
+    """Bring output/ up to date with the state db; `now` dates an empty feed."""
+    return _Publisher(config, state, time.time() if now is None else now).run()
 
 
-def build_feed(config: Config, tag: str | None, entries: list[StoredEntry]) -> bytes:
-    site = config.site
-    fg = FeedGenerator()
-    fg.id(atom_id("feed", tag or ""))
-    fg.title(f"{site.title} — {tag}" if tag else site.title)
-    fg.link(href=site.base_url + feed_path(tag), rel="self", type="application/atom+xml")
-    fg.link(href=site.base_url, rel="alternate", type="text/html")
-    fg.author({"name": site.title})
-    fg.generator("aggregator", version=__version__)
-    newest = max((e.updated for e in entries), default=0.0)
-    fg.updated(datetime.fromtimestamp(newest, UTC))
-    langs = {e.lang for e in entries}
-    if len(langs) == 1:
-        fg.language(langs.pop())
-    for entry in entries:
-        fe = fg.add_entry(order="append")
-        fe.id(atom_id("entry", entry.id))
-        fe.title(drop_controls(entry.title))
-        if entry.link:
-            fe.link(href=entry.link, rel="alternate", type="text/html")
-        fe.published(datetime.fromtimestamp(entry.date, UTC))
-        fe.updated(datetime.fromtimestamp(max(entry.updated, entry.date), UTC))
-        for author in entry.authors:
-            fe.author({"name": drop_controls(author)})
-        for entry_tag in entry.tags:
-            fe.category(term=entry_tag)
-        if entry.summary:
-            fe.summary(drop_controls(entry.summary))
-        html = _entry_html(config, entry)
-        if html:
-            fe.content(html, type="html")
-    return bytes(fg.atom_str(pretty=True))
+def source_infos(config: Config, state: State) -> dict[str, SourceInfo]:
+    """Every known source: its feed's own title and site (when fetched), its http(s) URL."""
+    configured = {f.name: f.url for f in config.feeds}
+    out: dict[str, SourceInfo] = {}
+    for feed in state.feeds():
+        out[feed.name] = SourceInfo(
+            name=feed.name,
+            title=clean_text(fold(feed.title or "")) or feed.name,
+            feed_url=absolute_uri(configured.get(feed.name, feed.url)),
+            site_url=absolute_uri(feed.site_url),
+        )
+    for name, url in configured.items():
+        out.setdefault(name, SourceInfo(name, name, absolute_uri(url), None))
+    return out
 
 
-def publish(config: Config, state: State, tags: Iterable[str] | None = None) -> PublishResult:
-    """Regenerate the feed of every tag in `tags` (every tag when None) and the all-entries feed;
-    a feed whose bytes did not change is not rewritten."""
-    wanted: list[str | None] = [None]
-    wanted.extend(sorted(state.tags() if tags is None else set(tags)))
-    result = PublishResult()
-    limit = config.site.entries_per_feed
-    for tag in wanted:
-        entries = state.newest(tag, limit)
-        if not entries and tag is not None:
-            continue
-        target = config.site.output_dir / feed_path(tag)
-        if write_if_changed(target, build_feed(config, tag, entries)):
-            result.written.append(target)
-        else:
-            result.unchanged += 1
-    return result
+class _Publisher:
+    def __init__(self, config: Config, state: State, now: float) -> None:
+        self.site = config.site
+        self.state = state
+        self.now = now
+        self.output = config.site.output_dir
+        self.base_url = absolute_uri(config.site.base_url) or config.site.base_url
+        self.page_lang = valid_lang(config.defaults.lang)
+        self.sources = source_infos(config, state)
+        self.site_key = (
+            self.site.title,
+            self.base_url,
+            self.site.hub,
+            self.site.entries_per_feed,
+        )
+        self.items: dict[str, Item] = {}
+        self.new_html: list[tuple[str, str, str]] = []
+        self.result = PublishResult()
+
+    def run(self) -> PublishResult:
+        previous = self.state.outputs()
+        current: set[str] = set()
+        listings: list[Listing] = []
+        for tag in [None, *self.state.tags()]:
+            rows = self.state.feed_fingerprint(tag, self.site.entries_per_feed)
+            digest = self._digest(tag, rows)
+            paths = {fmt: feed_path(tag, fmt) for fmt in self.site.formats}
+            current.update(paths.values())
+            listings.append(Listing(feed_title(self.site.title, tag), tuple(paths.items())))
+            stale = [fmt for fmt, rel in paths.items() if not self._fresh(rel, previous, digest)]
+            self.result.unchanged += len(paths) - len(stale)
+            if stale:
+                self._build(tag, stale, digest)
+        self._save_html()
+        self._remove(set(previous) - current)
+        self._discovery(listings)
+        if self.site.hub and self.result.changed_feeds:
+            self.result.problems.extend(ping_hub(self.site.hub, self.result.changed_feeds))
+        return self.result
+
+    def _digest(self, tag: str | None, rows: Sequence[tuple[object, ...]]) -> str:
+        names = sorted({str(row[5]) for row in rows})
+        payload = (RENDER_VERSION, self.site_key, tag, rows, [self.sources.get(n) for n in names])
+        return hashlib.sha256(repr(payload).encode("utf-8", "surrogatepass")).hexdigest()
+
+    def _fresh(self, rel: str, previous: dict[str, tuple[str, int, int]], digest: str) -> bool:
+        record = previous.get(rel)
+        if record is None or record[0] != digest:
+            return False
+        try:
+            stat = (self.output / rel).stat()
+        except OSError:
+            return False
+        return (stat.st_size, stat.st_mtime_ns) == record[1:]
+
+    def _build(self, tag: str | None, formats: list[str], digest: str) -> None:
+        items = self._items(self.state.newest(tag, self.site.entries_per_feed))
+        langs = {item.lang for item in items}
+        lang = langs.pop() if len(langs) == 1 else None
+        updated_text = max((i.updated_text for i in items), default=rfc3339(self.now))
+        for fmt in formats:
+            rel = feed_path(tag, fmt)
+            meta = FeedMeta(
+                tag=tag,
+                feed_id=urn("feed", f"{self.base_url}\0{tag or ''}"),
+                title=feed_title(self.site.title, tag),
+                self_url=self.base_url + rel,
+                site_url=self.base_url,
+                site_title=self.site.title,
+                hub=absolute_uri(self.site.hub),
+                lang=lang,
+                updated_text=updated_text,
+            )
+            if fmt == "atom":
+                data = atom_feed(meta, [atom_entry(item, lang) for item in items])
+            elif fmt == "rss":
+                data = rss_feed(meta, items, max((i.updated for i in items), default=self.now))
+            else:
+                data = json_feed(meta, items)
+            target = self.output / rel
+            if write_if_changed(target, data):
+                self.result.written.append(target)
+                self.result.changed_feeds.append(meta.self_url)
+            else:
+                self.result.unchanged += 1
+            stat = target.stat()
+            with self.state.transaction():
+                self.state.save_output(rel, digest, stat.st_size, stat.st_mtime_ns)
+
+    def _items(self, entries: list[StoredEntry]) -> list[Item]:
+        missing = [e for e in entries if e.id not in self.items]
+        cached = self.state.cached_html(e.id for e in missing) if missing else {}
+        for entry in missing:
+            hit = cached.get(entry.id)
+            html = hit[1] if hit and hit[0] == entry.hash else self._render(entry)
+            source = self.sources.get(entry.source) or SourceInfo(
+                entry.source, entry.source, None, None
+            )
+            self.items[entry.id] = make_item(entry, html, source)
+        return [self.items[e.id] for e in entries]
+
+    def _render(self, entry: StoredEntry) -> str:
+        path = self.site.feeds_dir / entry.path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.result.problems.append(f"{path}: cannot read the entry ({exc})")
+            return ""
+        html = render_entry_html(text, entry.link or None)
+        self.new_html.append((entry.id, entry.hash, html))
+        if len(self.new_html) >= HTML_BATCH:
+            self._save_html()
+        return html
+
+    def _save_html(self) -> None:
+        if self.new_html:
+            with self.state.transaction():
+                self.state.save_html(self.new_html)
+            self.new_html = []
+
+    def _remove(self, gone: set[str]) -> None:
+        """Feeds published before whose tag (or format) is no longer there."""
+        for rel in sorted(gone):
+            target = self.output / rel
+            target.unlink(missing_ok=True)
+            with self.state.transaction():
+                self.state.drop_output(rel)
+            self.result.removed.append(target)
+
+    def _discovery(self, listings: list[Listing]) -> None:
+        files = {
+            INDEX: index_html(self.site.title, self.page_lang, listings),
+            OPML: feeds_opml(self.site.title, self.base_url, listings),
+        }
+        for name, data in files.items():
+            if write_if_changed(self.output / name, data):
+                self.result.written.append(self.output / name)
+            else:
+                self.result.unchanged += 1

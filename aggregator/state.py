@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS feeds (
     next_due REAL,
     moved_to TEXT,
     moved_count INTEGER NOT NULL DEFAULT 0,
-    gone INTEGER NOT NULL DEFAULT 0
+    gone INTEGER NOT NULL DEFAULT 0,
+    title TEXT,
+    site_url TEXT
 );
 CREATE TABLE IF NOT EXISTS entries (
     id TEXT PRIMARY KEY,
@@ -55,6 +57,25 @@ CREATE TABLE IF NOT EXISTS entry_tags (
     PRIMARY KEY (tag, id)
 );
 CREATE INDEX IF NOT EXISTS entry_tags_by_date ON entry_tags(tag, date DESC);
+-- publishing's own bookkeeping; no foreign keys, because INSERT OR REPLACE into entries would
+-- cascade and wipe them on every save: stale rows are recognised by their hash instead
+CREATE TABLE IF NOT EXISTS entry_files (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entry_html (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    html TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    path TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL
+);
 """
 
 
@@ -73,6 +94,8 @@ class FeedState:
     moved_to: str | None = None
     moved_count: int = 0
     gone: bool = False
+    title: str | None = None
+    site_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +254,75 @@ class State:
     def all_entries(self) -> list[StoredEntry]:
         rows = self.db.execute(f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries")
         return [_entry(r) for r in rows]
+
+    # publishing: what each published file was built from, rendered HTML, entry file stats
+
+    def feed_fingerprint(self, tag: str | None, limit: int) -> list[tuple[object, ...]]:
+        """The fields of a feed's newest entries that its bytes depend on beyond the file hash."""
+        columns = "e.id, e.hash, e.updated, e.date, e.first_seen, e.source, e.authors, e.link"
+        if tag is None:
+            rows = self.db.execute(
+                f"SELECT {columns} FROM entries e ORDER BY e.date DESC, e.id LIMIT ?", (limit,)
+            )
+        else:
+            rows = self.db.execute(
+                f"SELECT {columns} FROM entry_tags t JOIN entries e ON e.id = t.id "
+                "WHERE t.tag = ? ORDER BY t.date DESC, t.id LIMIT ?",
+                (tag, limit),
+            )
+        return rows.fetchall()
+
+    def cached_html(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Rendered HTML by entry id: (hash of the entry file it was rendered from, html)."""
+        out: dict[str, tuple[str, str]] = {}
+        wanted = list(ids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for entry_id, digest, html in self.db.execute(
+                f"SELECT id, hash, html FROM entry_html WHERE id IN ({marks})", chunk
+            ):
+                out[entry_id] = (digest, html)
+        return out
+
+    def save_html(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Store (id, hash, html) rows."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO entry_html (id, hash, html) VALUES (?, ?, ?)", rows
+        )
+
+    def outputs(self) -> dict[str, tuple[str, int, int]]:
+        """Published files (relative to output/): (digest of their inputs, size, mtime_ns)."""
+        rows = self.db.execute("SELECT path, digest, size, mtime_ns FROM outputs")
+        return {path: (digest, size, mtime) for path, digest, size, mtime in rows}
+
+    def save_output(self, path: str, digest: str, size: int, mtime_ns: int) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO outputs (path, digest, size, mtime_ns) VALUES (?, ?, ?, ?)",
+            (path, digest, size, mtime_ns),
+        )
+
+    def drop_output(self, path: str) -> None:
+        self.db.execute("DELETE FROM outputs WHERE path = ?", (path,))
+
+    def entry_files(self) -> list[tuple[str, str, str, str | None, int | None, int | None]]:
+        """Every entry: id, path, hash, and the hash, size and mtime_ns its file had when last
+        checked (None when never checked)."""
+        return self.db.execute(
+            "SELECT e.id, e.path, e.hash, f.hash, f.size, f.mtime_ns "
+            "FROM entries e LEFT JOIN entry_files f ON f.id = e.id"
+        ).fetchall()
+
+    def save_entry_file(self, entry_id: str, digest: str, size: int, mtime_ns: int) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO entry_files (id, hash, size, mtime_ns) VALUES (?, ?, ?, ?)",
+            (entry_id, digest, size, mtime_ns),
+        )
+
+    def drop_orphans(self) -> None:
+        """Forget file stats and rendered HTML of entries that no longer exist."""
+        for table in ("entry_files", "entry_html"):
+            self.db.execute(f"DELETE FROM {table} WHERE id NOT IN (SELECT id FROM entries)")
 
 
 def _entry(row: tuple[object, ...]) -> StoredEntry:

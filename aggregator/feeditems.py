@@ -1,0 +1,168 @@
+"""What the published feeds are made of: one Item per stored entry, with its text cleaned for XML,
+its times settled, its URIs absolute and its language tag valid."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import math
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import langcodes
+
+from aggregator.state import StoredEntry
+from aggregator.text import fold
+
+# 1990-01-01T00:00:00Z: feed validators call earlier dates implausible.
+PLAUSIBLE_SINCE = 631152000.0
+_ID_NAMESPACE = uuid.UUID("6f1c7e0e-4d0b-4c36-9a52-3a8f1d2b9e10")
+_PLANE_NONCHARACTERS = "".join(
+    chr(p * 0x10000 + 0xFFFE) + chr(p * 0x10000 + 0xFFFF) for p in range(1, 17)
+)
+# What XML 1.0 forbids, plus C1 controls, noncharacters and U+FFFD, which validators flag.
+_UNWANTED = re.compile(
+    "[^\t\n\r -~\xa0-\ud7ff\ue000-\ufdcf\ufdf0-\ufffc\U00010000-\U0010ffff]"
+    f"|[{_PLANE_NONCHARACTERS}]"
+)
+_LANG_SHAPE = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_URI_SAFE = ";/:@&=+$,-_.!~*'()%"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """The feed an entry was copied from."""
+
+    name: str
+    title: str
+    feed_url: str | None
+    site_url: str | None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry as every output format needs it."""
+
+    key: str
+    atom_id: str
+    title: str
+    link: str | None
+    published: float | None
+    updated: float
+    updated_text: str
+    authors: tuple[str, ...]
+    tags: tuple[str, ...]
+    summary: str
+    html: str
+    lang: str | None
+    source: SourceInfo
+
+
+def urn(kind: str, key: str) -> str:
+    """A stable `urn:uuid:` for a feed, an entry or a source."""
+    return f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, f'{kind}:{key}')}"
+
+
+def clean_text(text: str) -> str:
+    """`text` without the characters XML forbids or validators flag."""
+    return _UNWANTED.sub("", text)
+
+
+def escape_text(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def escape_attr(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def absolute_uri(url: str | None) -> str | None:
+    """An absolute http(s) URI with every character outside RFC 3986 percent-encoded (IRIs
+    become URIs, hosts become IDNA), without credentials; None when that is not possible."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+        host = parts.hostname
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not host:
+        return None
+    try:
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+
+    def encode(part: str, extra: str) -> str:
+        return quote(_STRAY_PERCENT.sub("%25", part), safe=_URI_SAFE + extra)
+
+    return urlunsplit(
+        (
+            scheme,
+            netloc,
+            encode(parts.path or "/", ""),
+            encode(parts.query, "?"),
+            encode(parts.fragment, "?"),
+        )
+    )
+
+
+@lru_cache(maxsize=1024)
+def valid_lang(tag: str | None) -> str | None:
+    """`tag` when it is a well-formed, registered BCP 47 language tag, else None."""
+    if tag and _LANG_SHAPE.fullmatch(tag) and langcodes.tag_is_valid(tag):
+        return tag
+    return None
+
+
+def rfc3339(stamp: float, micro: int | None = None) -> str:
+    """An RFC 3339 UTC time, whole seconds, with `micro` microseconds when given."""
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(math.floor(stamp)))
+    return f"{text}.{micro:06d}Z" if micro is not None else f"{text}Z"
+
+
+def tie_breaker(key: str) -> int:
+    """Microseconds derived from an entry's id: entries updated within the same second still
+    carry distinct, stable `updated` values (validators flag two entries with the same one)."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:4], "big") % 1_000_000
+
+
+def settle_times(entry: StoredEntry) -> tuple[float | None, float]:
+    """(published, updated) as published: never after the entry was first seen, `updated` never
+    before `published`, implausibly old times dropped (published) or replaced (updated)."""
+    published = min(entry.date, entry.first_seen)
+    updated = published if entry.updated == entry.date else max(entry.updated, published)
+    if updated < PLAUSIBLE_SINCE:
+        updated = max(entry.first_seen, updated)
+    return (published if published >= PLAUSIBLE_SINCE else None), updated
+
+
+def make_item(entry: StoredEntry, content_html: str, source: SourceInfo) -> Item:
+    published, updated = settle_times(entry)
+    link = absolute_uri(entry.link)
+    title = clean_text(fold(entry.title)) or link or source.title
+    return Item(
+        key=entry.id,
+        atom_id=urn("entry", entry.id),
+        title=title,
+        link=link,
+        published=published,
+        updated=updated,
+        updated_text=rfc3339(updated, tie_breaker(entry.id)),
+        authors=tuple(a for a in (clean_text(fold(x)) for x in entry.authors) if a),
+        tags=tuple(t for t in (clean_text(fold(x)) for x in entry.tags) if t),
+        summary=clean_text(fold(entry.summary)),
+        html=content_html or f"<p>{escape_text(title)}</p>",
+        lang=valid_lang(entry.lang),
+        source=source,
+    )
