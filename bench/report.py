@@ -150,8 +150,9 @@ def render(results: Results, write: Callable[[str], None] = print) -> None:
     """The human-readable report: one row a figure, then the soak, then the targets."""
     machine, settings = results.machine, results.settings
     write(
-        f"aggregator {machine['aggregator']} vs reader {machine['reader']} on {machine['cpus']} "
-        f"CPUs, Python {machine['python']}; median of {settings.repeat} run(s)"
+        f"aggregator {machine['aggregator']} ({machine['commit']}) vs reader "
+        f"{machine['reader']} on {machine['cpus']} CPUs, Python {machine['python']}; "
+        f"median of {settings.repeat} run(s)"
     )
     header = f"{'figure':<22}{'median s':>10}  {'runs s':<22}{'peak MB':>9}  "
     write(header + f"{'x reader':>9}{'x floor':>9}  counts")

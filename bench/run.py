@@ -12,6 +12,7 @@ import argparse
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -94,8 +95,30 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+def commit() -> str:
+    """The measured checkout's commit, `+` when it has uncommitted changes; `?` outside git."""
+    import aggregator
+
+    root = Path(aggregator.__file__).parents[1]
+    git = ["git", "-C", str(root)]
+    try:
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "aggregator"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+
+
 def machine() -> dict[str, object]:
     return {
+        "commit": commit(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
