@@ -1,38 +1,57 @@
-"""Pure conversion of one parsed entry into a Post: front matter plus a Markdown body."""
+"""Pure conversion of parsed entries into Posts: identity, front matter, Markdown body. No disk
+or database access: what the state knows (first-seen times) is passed in."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 from aggregator import markdown
 from aggregator.config import FeedConfig
 from aggregator.frontmatter import FrontMatter, render
-from aggregator.identity import canonical_link, entry_id, entry_identity, slug
+from aggregator.identity import entry_id, entry_identity, link_key, tag_slug
+from aggregator.language import normalize_lang
 from aggregator.models import EntryData, FeedData, Post
-from aggregator.text import fold, html_to_text, truncate
+from aggregator.text import drop_controls, fold, html_to_text, truncate, truncate_words
 
 EARLIEST_DATE = datetime(1970, 1, 2, tzinfo=ZoneInfo("UTC"))
 FUTURE_SLACK = timedelta(days=2)
 UNTITLED_LENGTH = 60
-_LANG_RE = re.compile(r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$")
+_LABEL_ESCAPES = re.compile(r"([\\\[\]*_`{}!~|&])")
 
 
-def normalize_lang(tag: str | None) -> str | None:
-    """A BCP 47 tag in its conventional case (`zh-cn` → `zh-CN`), or None if malformed."""
-    if not tag or not _LANG_RE.match(tag.strip()):
-        return None
-    parts = re.split(r"[-_]", tag.strip())
-    out = [parts[0].lower()]
-    for part in parts[1:]:
-        if len(part) == 4 and part.isalpha():
-            out.append(part.title())
-        elif (len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit()):
-            out.append(part.upper())
-        else:
-            out.append(part.lower())
-    return "-".join(out)
+class Identity(NamedTuple):
+    """Who an entry is: its stable identity, its own absolute link, and the key that finds it
+    again across guid changes and sources (None when its link cannot tell entries apart)."""
+
+    key: str
+    link: str | None
+    link_key: str | None
+
+
+def identify_entries(
+    entries: Sequence[EntryData], feed: FeedData, source: FeedConfig
+) -> list[Identity]:
+    """Identities for a feed's entries. A link shared by different entries of the feed, or the
+    feed's own home page, identifies none of them: they fall back to guid or title and date."""
+    links = [markdown.absolute_url(e.link or "", feed.link, markdown.LINK_SCHEMES) for e in entries]
+    keys = [link_key(link) for link in links]
+    home = link_key(feed.link)
+    users: dict[str, set[str]] = {}
+    for entry, key in zip(entries, keys, strict=True):
+        if key:
+            users.setdefault(key, set()).add(entry.guid or f"{entry.title}\x00{entry.published}")
+    out = []
+    for entry, link, key in zip(entries, links, keys, strict=True):
+        usable = key if key and key != home and len(users[key]) == 1 else None
+        published = entry.published.isoformat() if entry.published else None
+        identity = entry_identity(source.name, entry.guid, usable, fold(entry.title), published)
+        out.append(Identity(identity, link, usable))
+    return out
 
 
 def entry_date(entry: EntryData, first_seen: datetime) -> datetime:
@@ -52,33 +71,47 @@ def format_date(when: datetime, tz: ZoneInfo) -> str:
 
 
 def source_link(name: str, url: str) -> str:
-    """The closing `[name](url)` line, with the name's brackets escaped."""
-    label = re.sub(r"([\\\[\]])", r"\\\1", fold(name))
+    """The closing `[name](url)` line, the name escaped so that it shows as written."""
+    label = _LABEL_ESCAPES.sub(r"\\\1", fold(name)).replace("<", "&lt;").replace(">", "&gt;")
     target = f"<{url}>" if re.search(r"[\s()<>]", url) else url
-    return f"[{label}]({target})"
+    return markdown.defuse_hugo(f"[{label}]({target})")
 
 
-def identify(entry: EntryData, feed: FeedData, source: FeedConfig) -> tuple[str, str | None]:
-    """The entry's stable identity and its own absolute link (None when it has none)."""
-    own_link = markdown.absolute_url(entry.link or "", feed.link, markdown.LINK_SCHEMES)
-    published = entry.published.isoformat() if entry.published else None
-    return entry_identity(source.name, entry.guid, own_link, fold(entry.title), published), own_link
+def entry_title(entry: EntryData, plain: str, link: str, fallback: str) -> str:
+    """Plain one-line title; an untitled entry is named by its first words, else its link."""
+    title = html_to_text(entry.title) if entry.title_html else fold(entry.title)
+    return title or truncate_words(plain, UNTITLED_LENGTH) or link or fallback
+
+
+def entry_lang(entry: EntryData, feed: FeedData, source: FeedConfig) -> str:
+    """The configured language, else the entry's, else the feed's, else `[defaults] lang`."""
+    for candidate in (source.lang, entry.language, feed.language, source.front.lang):
+        lang = normalize_lang(candidate)
+        if lang:
+            return lang
+    return "en"
 
 
 def convert_entry(
-    entry: EntryData, feed: FeedData, source: FeedConfig, tz: ZoneInfo, first_seen: datetime
+    entry: EntryData,
+    feed: FeedData,
+    source: FeedConfig,
+    tz: ZoneInfo,
+    first_seen: datetime,
+    identity: Identity | None = None,
 ) -> Post:
     """Build the Post for one entry; `first_seen` stands in for a missing or absurd date."""
-    identity, own_link = identify(entry, feed, source)
-    link = own_link or feed.link or (source.url if not source.is_local else "")
-    base = entry.base_url or link or feed.link
-    clean = markdown.sanitize(entry.content_html, base)
+    if identity is None:
+        identity = identify_entries([entry], feed, source)[0]
+    home = markdown.absolute_url(feed.link or "", None, markdown.LINK_SCHEMES)
+    link = identity.link or home or (source.url if not source.is_local else "")
+    base = urljoin(link, entry.base_url) if entry.base_url else link
+    clean = markdown.sanitize(drop_controls(entry.content_html), base or None)
 
     thumbnail = ""
     for candidate in entry.images:
-        absolute = markdown.absolute_url(candidate, base, markdown.IMAGE_SCHEMES)
-        if absolute:
-            thumbnail = absolute
+        thumbnail = markdown.absolute_url(candidate, base, markdown.IMAGE_SCHEMES) or ""
+        if thumbnail:
             break
     if not thumbnail:
         thumbnail = markdown.first_image(clean) or ""
@@ -87,33 +120,20 @@ def convert_entry(
 
     body = markdown.to_markdown(clean)
     plain = html_to_text(clean)
-    title = (
-        fold(html_to_text(entry.title))
-        if "<" in entry.title or "&" in entry.title
-        else fold(entry.title)
-    )
-    if not title:
-        title = truncate(plain, UNTITLED_LENGTH) or fold(link) or source.name
-
     when = entry_date(entry, first_seen)
-    lang = (
-        normalize_lang(source.lang)
-        or normalize_lang(feed.language)
-        or normalize_lang(source.front.lang)
-        or "en"
-    )
+    date = format_date(when, tz)
+    title = entry_title(entry, plain, link, f"{source.name} {date}")
+    lang = entry_lang(entry, feed, source)
     tags = [source.name, *source.tags]
     if source.entry_categories:
-        tags.extend(slug(c, "tag") for c in entry.categories if fold(c))
-    tags = list(dict.fromkeys(tags))
-
+        tags.extend(tag_slug(c) for c in entry.categories)
     front = FrontMatter(
         title=title,
-        date=format_date(when, tz),
+        date=date,
         summary=truncate(plain, source.front.summary_length),
         categories=(source.name,),
         lang=lang,
-        tags=tuple(tags),
+        tags=tuple(dict.fromkeys(t for t in tags if t)),
         thumbnail=thumbnail,
         comments=source.front.comments,
         authorbox=source.front.authorbox,
@@ -123,20 +143,18 @@ def convert_entry(
         sidebar=source.front.sidebar,
         widgets=source.front.widgets,
     )
-    closing = source_link(source.name, link) if link else ""
-    parts = [p for p in (body, closing) if p]
-    text = render(front) + "\n\n".join(parts) + "\n"
+    parts = [p for p in (body, source_link(source.name, link) if link else "") if p]
     return Post(
         source=source.name,
-        entry_id=entry_id(identity),
-        identity=identity,
-        link_key=canonical_link(own_link),
+        entry_id=entry_id(identity.key),
+        identity=identity.key,
+        link_key=identity.link_key,
         title=title,
         link=link,
         date=when,
         summary=front.summary,
         lang=lang,
         tags=front.tags,
-        authors=tuple(fold(a) for a in entry.authors if fold(a)),
-        text=text,
+        authors=tuple(a for a in map(fold, entry.authors) if a),
+        text=render(front) + "\n\n".join(parts) + ("\n" if parts else ""),
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import frontmatter
+
+_TAGS_BLOCK = re.compile(r"^tags:(?: \[\])?\n(?:  - .*\n)*", re.MULTILINE)
 
 _ESCAPES = {
     "\\": "\\\\",
@@ -107,13 +110,22 @@ def render(front: FrontMatter) -> str:
             lines.append(f"{key}: {'true' if value else 'false'}")
         elif isinstance(value, str):
             lines.append(f"{key}: {quote(value)}")
-        elif not value:
-            lines.append(f"{key}: []")
         else:
-            lines.append(f"{key}:")
-            lines.extend(f"  - {quote(item)}" for item in value)
+            lines.extend(_list(key, value))
     lines.append("---")
     return "\n".join(lines) + "\n\n"
+
+
+def with_tags(text: str, tags: Sequence[str]) -> str:
+    """An entry file's text with the tags list of its front matter replaced."""
+    block = "\n".join(_list("tags", tags)) + "\n"
+    return _TAGS_BLOCK.sub(lambda _: block, text, count=1)
+
+
+def _list(key: str, values: Sequence[str]) -> list[str]:
+    if not values:
+        return [f"{key}: []"]
+    return [f"{key}:", *(f"  - {quote(item)}" for item in values)]
 
 
 def read(text: str) -> tuple[dict[str, object], str]:

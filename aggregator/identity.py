@@ -7,6 +7,8 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from aggregator.text import drop_controls
+
 TRACKING_PARAMS = frozenset(
     {
         "fbclid",
@@ -24,9 +26,22 @@ TRACKING_PARAMS = frozenset(
         "mkt_tok",
         "ref_src",
         "spm",
+        "_ga",
+        "_gl",
+        "ncid",
+        "cmpid",
+        "sr_share",
+        "oly_anon_id",
+        "oly_enc_id",
+        "rb_clickid",
+        "s_cid",
+        "vero_id",
+        "wickedid",
     }
 )
 ENTRY_ID_LENGTH = 20
+TAG_LENGTH = 60
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def canonical_link(link: str | None) -> str | None:
@@ -55,6 +70,19 @@ def canonical_link(link: str | None) -> str | None:
     return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
 
 
+def link_key(link: str | None) -> str | None:
+    """What makes two entry links the same article: the canonical link without its scheme, a
+    leading `www.` or a trailing slash, its query sorted."""
+    canonical = canonical_link(link)
+    if canonical is None:
+        return None
+    parts = urlsplit(canonical)
+    host = parts.netloc.removeprefix("www.")
+    path = parts.path.rstrip("/") or "/"
+    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+    return f"//{host}{path}?{query}" if query else f"//{host}{path}"
+
+
 def entry_identity(
     source: str, guid: str | None, link: str | None, title: str, date: str | None
 ) -> str:
@@ -62,15 +90,21 @@ def entry_identity(
     else its title and date within the source."""
     if guid:
         return f"guid\x00{source}\x00{guid}"
-    canonical = canonical_link(link)
-    if canonical:
-        return f"link\x00{canonical}"
+    key = link_key(link)
+    if key:
+        return f"link\x00{key}"
     return f"title\x00{source}\x00{title}\x00{date or ''}"
 
 
 def entry_id(identity: str) -> str:
     """The file name (without .md) for an identity: lowercase hex, `[a-z0-9]` only."""
     return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:ENTRY_ID_LENGTH]
+
+
+def tag_slug(text: str) -> str:
+    """A tag from free text (an entry's category): lowercase words of any script joined by
+    `-`; empty when nothing is left."""
+    return _NOT_WORD.sub("-", drop_controls(text).lower()).strip("-")[:TAG_LENGTH].strip("-")
 
 
 def slug(text: str, fallback: str = "feed") -> str:

@@ -1,63 +1,138 @@
-"""Sanitize entry HTML (nh3 allowlist), make its URLs absolute, and turn it into Markdown."""
+"""Sanitize entry HTML (nh3 allowlist), make its URLs absolute, and turn it into Markdown that a
+Hugo site renders as the same text: no raw HTML (Hugo would omit it), no shortcode calls."""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import html_to_markdown
 import nh3
 
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 IMAGE_SCHEMES = frozenset({"http", "https"})
-URL_ATTRIBUTES = frozenset({"href", "src", "cite", "longdesc"})
+URL_ATTRIBUTES = frozenset({"href", "src", "cite", "longdesc", "poster"})
+CODE_TAGS = frozenset({"pre", "code", "kbd", "samp", "tt"})
+WORD_JOINER = "\u2060"
 
-_NBSP_MARK = "\ufdd0"  # a noncharacter: never in real text, survives the converter
+_TAGS = (set(nh3.ALLOWED_TAGS) - {"map", "area"}) | {"video", "audio", "source", "iframe"}
+_ATTRIBUTES = {
+    **{tag: set(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items()},
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "abbr": {"title"},
+    "video": {"src", "poster"},
+    "audio": {"src"},
+    "source": {"src", "type"},
+    "iframe": {"src"},
+    "pre": {"class"},
+    "code": {"class"},
+}
 _OPTIONS = html_to_markdown.ConversionOptions(
     extract_metadata=False,
     bullets="-",
     heading_style="atx",
     code_block_style="backticks",
+    newline_style="backslash",
+    highlight_style="bold",
     autolinks=False,
+    escape_asterisks=True,
+    escape_underscores=True,
+    escape_misc=True,
 )
+
+# Noncharacters stand in for text the converter would mangle or leave unsafe; they never occur
+# in real text (sanitize() removes any from the input) and pass through the converter untouched.
+_NBSP, _LT, _GT, _LBRACE, _STAR, _UNDER, _TICK, _LBRACK, _RBRACK, _AMP = (
+    chr(c) for c in range(0xFDD0, 0xFDDA)
+)
+_PLACEHOLDERS = re.compile("[\ufdd0-\ufdef]")
+_RESTORE = str.maketrans(
+    {
+        _NBSP: "\xa0",
+        _LT: "&lt;",
+        _GT: "&gt;",
+        _LBRACE: "\\{",
+        _STAR: "\\*",
+        _UNDER: "\\_",
+        _TICK: "\\`",
+        _LBRACK: "\\[",
+        _RBRACK: "\\]",
+        _AMP: "\\&",
+    }
+)
+_TEXT_MARKS = {"&lt;": _LT, "&gt;": _GT, "{": _LBRACE, "&nbsp;": _NBSP, "\xa0": _NBSP}
+_TITLE_MARKS = {"&lt;": _LT, "&gt;": _GT, "{": _LBRACE, "&amp;": _AMP}
+_ALT_MARKS = {**_TITLE_MARKS, "*": _STAR, "_": _UNDER, "`": _TICK, "[": _LBRACK, "]": _RBRACK}
+_TEXT_RE = re.compile("&lt;|&gt;|&nbsp;|[{\xa0]")
+_TITLE_RE = re.compile("&lt;|&gt;|&amp;|[{]")
+_ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
+
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>")
+_ATTRIBUTE = re.compile(r'\s(alt|title)="([^"]*)"')
+_SRC = re.compile(r'\ssrc="([^"]*)"')
+_IFRAME = re.compile(r"<iframe\b([^>]*)>.*?</iframe>", re.DOTALL)
+_NOSCRIPT = re.compile(r"</?noscript\b[^>]*>", re.IGNORECASE)
 _LEADING_IMAGE = re.compile(
     r'^\s*(?:<(?:p|div|figure|a|span)\b[^>]*>\s*)*<img\b[^>]*?\bsrc="([^"]*)"[^>]*>\s*'
     r"(?:</(?:a|span)>\s*)*(?:</(?:p|div|figure)>\s*)?",
 )
 _FIRST_IMAGE = re.compile(r'<img\b[^>]*?\bsrc="([^"]*)"')
-_SHORTCODE = re.compile(r"\{\{(\s*)([<%])")
+_CODE_LANGUAGE = re.compile(r"(?:^|\s)(?:language-|lang-|brush:\s*)([\w+#.-]{1,40})")
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f\"<>\\^`{|}]")
+_SCRIPT_URL = re.compile(r"(?<![a-z0-9])(?:java|vb|live)script:|(?<![a-z0-9])data:", re.IGNORECASE)
+_HUGO_OPEN = re.compile(r"\{\{([<%])")
+_SUMMARY_DIVIDER = re.compile(r"<!--(\s*more\s*)-->", re.IGNORECASE)
 
 
 def absolute_url(url: str, base: str | None, schemes: frozenset[str]) -> str | None:
-    """`url` made absolute against `base`, or None when it is not of an allowed scheme."""
+    """`url` made absolute against `base` and percent-encoded where Markdown or Hugo would read
+    it as syntax; None unless it is of an allowed scheme and names nothing executable."""
     url = url.strip()
     if not url:
         return None
-    resolved = urljoin(base, url) if base else url
-    parts = urlsplit(resolved)
-    if parts.scheme.lower() not in schemes:
+    try:
+        resolved = urljoin(base, url) if base else url
+        parts = urlsplit(resolved)
+    except ValueError:
         return None
-    if parts.scheme.lower() != "mailto" and not parts.netloc:
+    scheme = parts.scheme.lower()
+    if scheme not in schemes or (scheme != "mailto" and not parts.hostname):
         return None
-    return resolved
+    if _SCRIPT_URL.search(unquote(resolved)):
+        return None
+    return _URL_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", resolved)
 
 
 def sanitize(markup: str, base_url: str | None) -> str:
-    """Allowlisted HTML with absolute http(s)/mailto links and http(s) images only."""
+    """Allowlisted HTML: absolute http(s)/mailto links, http(s) images, embeds made links."""
 
     def keep(element: str, attribute: str, value: str) -> str | None:
         if attribute in URL_ATTRIBUTES:
-            schemes = IMAGE_SCHEMES if element == "img" else LINK_SCHEMES
+            schemes = LINK_SCHEMES if attribute == "href" else IMAGE_SCHEMES
             return absolute_url(value, base_url, schemes)
+        if attribute == "class":
+            match = _CODE_LANGUAGE.search(value)
+            return f"language-{match.group(1)}" if match else None
+        if attribute in ("alt", "title"):
+            return " ".join(value.split())
         return value
 
-    return nh3.clean(
-        markup.replace(_NBSP_MARK, ""),
+    clean = nh3.clean(
+        _NOSCRIPT.sub("", _PLACEHOLDERS.sub("", markup)),
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
         url_schemes=set(LINK_SCHEMES),
         attribute_filter=keep,
         link_rel=None,
         strip_comments=True,
     )
+    return _IFRAME.sub(_iframe_link, clean) if "<iframe" in clean else clean
+
+
+def _iframe_link(match: re.Match[str]) -> str:
+    src = _SRC.search(match.group(1))
+    return f'<a href="{src.group(1)}">{src.group(1)}</a>' if src else ""
 
 
 def leading_image(clean: str) -> str | None:
@@ -78,13 +153,69 @@ def first_image(clean: str) -> str | None:
 
 
 def to_markdown(clean: str) -> str:
-    """Markdown for sanitized HTML; non-breaking spaces kept, shortcode openers defused."""
-    marked = clean.replace("&nbsp;", _NBSP_MARK).replace("\xa0", _NBSP_MARK)
-    converted = html_to_markdown.convert(marked, _OPTIONS).content or ""
-    text = converted.replace(_NBSP_MARK, "\xa0").strip()
-    return _SHORTCODE.sub(
-        lambda m: "{{" + m.group(1) + ("&lt;" if m.group(2) == "<" else "&#37;"), text
-    )
+    """Markdown for sanitized HTML that renders the same text: Markdown syntax characters in
+    the text escaped, `<` and `>` as entities, no shortcode call, no summary divider."""
+    converted = html_to_markdown.convert(_mark(clean), _OPTIONS).content or ""
+    return defuse_hugo(converted.translate(_RESTORE).strip())
+
+
+def defuse_hugo(text: str) -> str:
+    """Text where Hugo finds no shortcode call and no summary divider, yet shows the same: a
+    closed `{{< x >}}` / `{{% x %}}` becomes Hugo's literal form `{{</* x */>}}` (valid in code
+    too), an unclosed opener gets an invisible word joiner."""
+    if "<!--" in text:
+        text = _SUMMARY_DIVIDER.sub(lambda m: f"<!--{m.group(1)}-{WORD_JOINER}->", text)
+    if "{{" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    while match := _HUGO_OPEN.search(text, pos):
+        mark = match.group(1)
+        closing = (">" if mark == "<" else "%") + "}}"
+        end = text.find(closing, match.end())
+        out.append(text[pos : match.start()])
+        if end < 0:
+            out.append("{{" + WORD_JOINER + mark)
+            pos = match.end()
+        else:
+            out.append(f"{{{{{mark}/*{text[match.end() : end]}*/{closing}")
+            pos = end + len(closing)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _mark(clean: str) -> str:
+    """Put placeholders in the text outside code (and in alt/title attributes) so that the
+    converter neither interprets nor half-escapes what needs escaping for Markdown and Hugo."""
+    out: list[str] = []
+    pos = 0
+    code = 0
+    for tag in _TAG.finditer(clean):
+        text = clean[pos : tag.start()]
+        out.append(text.replace("&nbsp;", _NBSP) if code else _sub(_TEXT_RE, _TEXT_MARKS, text))
+        closing, name, attributes = tag.groups()
+        name = name.lower()
+        if name in CODE_TAGS:
+            code = max(0, code - 1) if closing else code + 1
+        if attributes and ("alt=" in attributes or "title=" in attributes):
+            out.append(f"<{closing}{name}{_ATTRIBUTE.sub(_mark_attribute, attributes)}>")
+        else:
+            out.append(tag.group())
+        pos = tag.end()
+    rest = clean[pos:]
+    out.append(rest.replace("&nbsp;", _NBSP) if code else _sub(_TEXT_RE, _TEXT_MARKS, rest))
+    return "".join(out)
+
+
+def _mark_attribute(match: re.Match[str]) -> str:
+    name, value = match.groups()
+    if name == "alt":
+        return f' alt="{_sub(_ALT_RE, _ALT_MARKS, value)}"'
+    return f' title="{_sub(_TITLE_RE, _TITLE_MARKS, value)}"'
+
+
+def _sub(pattern: re.Pattern[str], marks: dict[str, str], text: str) -> str:
+    return pattern.sub(lambda m: marks[m.group()], text)
 
 
 def _unescape_attr(value: str) -> str:

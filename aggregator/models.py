@@ -34,6 +34,7 @@ class EntryData:
     categories: tuple[str, ...] = ()
     images: tuple[str, ...] = ()
     language: str | None = None
+    title_html: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,10 @@ from typing import Any
 import feedparser
 
 from aggregator.errors import AggregatorError
+from aggregator.jsonfeed import JsonFeedError, looks_like_json, parse_json_feed
 from aggregator.models import EntryData, FeedData
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 class ParseError(AggregatorError):
@@ -18,9 +21,15 @@ class ParseError(AggregatorError):
 
 
 def parse_feed(body: bytes, content_type: str = "", url: str = "") -> FeedData:
-    """Parse RSS/Atom bytes; raises ParseError for an empty body, a non-feed, or no entries."""
+    """Parse RSS/Atom/JSON Feed bytes; raises ParseError for an empty body, a non-feed, or no
+    entries."""
     if not body.strip():
         raise ParseError("empty body")
+    if looks_like_json(body, content_type):
+        try:
+            return parse_json_feed(body)
+        except JsonFeedError as error:
+            raise ParseError(str(error)) from None
     headers = {"content-type": content_type} if content_type else {}
     parsed = feedparser.parse(
         body,
@@ -59,6 +68,7 @@ def _entry(entry: Any, feed: Any) -> EntryData:
         guid=_text(entry.get("id")) or None,
         link=_link(entry),
         title=_text(entry.get("title")),
+        title_html=(entry.get("title_detail") or {}).get("type") in _HTML_TYPES,
         content_html=content,
         published=_date(entry.get("published_parsed")),
         updated=_date(entry.get("updated_parsed")),

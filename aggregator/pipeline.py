@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 from aggregator import defaults
 from aggregator.atomic import remove_stale_temps
 from aggregator.config import Config, FeedConfig
-from aggregator.convert import convert_entry, identify
+from aggregator.convert import convert_entry, identify_entries
 from aggregator.errors import FeedError
 from aggregator.fetch import default_user_agent, fetch_all
+from aggregator.filters import select_entries
 from aggregator.models import Fetched, Post
 from aggregator.parse import ParseError, parse_feed
 from aggregator.publish import ALL_FEED, PublishResult, publish
@@ -79,16 +80,20 @@ def body_hash(body: bytes, source: FeedConfig, config: Config) -> str:
 def convert_feed(
     fetched: Fetched, source: FeedConfig, config: Config, state: State, now: datetime
 ) -> list[Post]:
-    """Parse the body and convert each entry; raises ParseError when nothing is readable."""
+    """Parse the body and convert each entry the feed's filters let through; raises ParseError
+    when nothing is readable. Entries keep the time they were first seen as their date when
+    they give none, even across a guid change."""
     assert fetched.body is not None
     feed = parse_feed(fetched.body, fetched.content_type, fetched.url)
     tz = ZoneInfo(config.site.timezone)
-    identities = [identify(entry, feed, source)[0] for entry in feed.entries]
-    seen = state.first_seen(identities)
+    entries = select_entries(feed.entries, source)
+    identities = identify_entries(entries, feed, source)
+    seen = state.first_seen((i.key, i.link_key) for i in identities)
     posts = []
-    for entry, identity in zip(feed.entries, identities, strict=True):
-        first_seen = datetime.fromtimestamp(seen[identity], UTC) if identity in seen else now
-        posts.append(convert_entry(entry, feed, source, tz, first_seen))
+    for entry, identity in zip(entries, identities, strict=True):
+        stamp = seen.get(identity.key)
+        first_seen = datetime.fromtimestamp(stamp, UTC) if stamp is not None else now
+        posts.append(convert_entry(entry, feed, source, tz, first_seen, identity))
     return posts
 
 

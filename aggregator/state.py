@@ -57,6 +57,14 @@ CREATE TABLE IF NOT EXISTS entry_tags (
     PRIMARY KEY (tag, id)
 );
 CREATE INDEX IF NOT EXISTS entry_tags_by_date ON entry_tags(tag, date DESC);
+-- the tags each source gives an entry: a cross-posted article is stored once, tags merged
+CREATE TABLE IF NOT EXISTS entry_sources (
+    id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    seen REAL NOT NULL,
+    PRIMARY KEY (id, source)
+);
 -- publishing's own bookkeeping; no foreign keys, because INSERT OR REPLACE into entries would
 -- cascade and wipe them on every save: stale rows are recognised by their hash instead
 CREATE TABLE IF NOT EXISTS entry_files (
@@ -199,17 +207,14 @@ class State:
             ).fetchone()
         return self.entry(row[0]) if row else None
 
-    def first_seen(self, identities: Iterable[str]) -> dict[str, float]:
-        """When each of these identities was first stored, for entries without a date."""
+    def first_seen(self, identities: Iterable[tuple[str, str | None]]) -> dict[str, float]:
+        """When the entry of each (identity, link key) was first stored, found by its identity
+        else by its link; for entries without a date."""
         out: dict[str, float] = {}
-        for identity in identities:
-            row = self.db.execute(
-                "SELECT e.first_seen FROM identities i JOIN entries e ON e.id = i.id "
-                "WHERE i.identity = ?",
-                (identity,),
-            ).fetchone()
-            if row:
-                out[identity] = row[0]
+        for identity, link_key in identities:
+            found = self.find_entry(identity, link_key)
+            if found:
+                out[identity] = found.first_seen
         return out
 
     def save_entry(self, entry: StoredEntry, identity: str) -> None:
@@ -217,17 +222,41 @@ class State:
         values[_ENTRY_COLUMNS.index("authors")] = json.dumps(list(entry.authors))
         values[_ENTRY_COLUMNS.index("tags")] = json.dumps(list(entry.tags))
         placeholders = ", ".join("?" for _ in _ENTRY_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _ENTRY_COLUMNS[1:])
+        # an upsert, not INSERT OR REPLACE: a replace deletes the row first, and the cascade
+        # would drop the entry's other identities and sources
         self.db.execute(
-            f"INSERT OR REPLACE INTO entries ({', '.join(_ENTRY_COLUMNS)}) VALUES ({placeholders})",
+            f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) VALUES ({placeholders}) "
+            f"ON CONFLICT(id) DO UPDATE SET {updates}",
             values,
         )
-        self.db.execute(
-            "INSERT OR REPLACE INTO identities (identity, id) VALUES (?, ?)", (identity, entry.id)
-        )
+        self.add_identity(identity, entry.id)
         self.db.execute("DELETE FROM entry_tags WHERE id = ?", (entry.id,))
         self.db.executemany(
             "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
             [(tag, entry.id, entry.date) for tag in entry.tags],
+        )
+
+    def add_identity(self, identity: str, entry_id: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO identities (identity, id) VALUES (?, ?)", (identity, entry_id)
+        )
+
+    def source_tags(self, entry_id: str) -> dict[str, tuple[str, ...]]:
+        """The tags each source gives this entry, in the order the sources first gave it."""
+        rows = self.db.execute(
+            "SELECT source, tags FROM entry_sources WHERE id = ? ORDER BY seen, source",
+            (entry_id,),
+        )
+        return {source: tuple(json.loads(tags)) for source, tags in rows}
+
+    def save_source_tags(
+        self, entry_id: str, source: str, tags: tuple[str, ...], seen: float
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO entry_sources (id, source, tags, seen) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(id, source) DO UPDATE SET tags = excluded.tags",
+            (entry_id, source, json.dumps(list(tags)), seen),
         )
 
     def delete_entry(self, entry_id: str) -> None:

@@ -1,14 +1,16 @@
-"""The one writer of feeds/: entry files written atomically, only when their bytes change."""
+"""The one writer of feeds/: entry files written atomically, only when their bytes change. An
+article met again under a new guid, or in another source, updates the file it already has."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from aggregator.atomic import write_if_changed
+from aggregator.frontmatter import with_tags
 from aggregator.identity import slug
 from aggregator.models import Post
 from aggregator.state import State, StoredEntry
@@ -31,6 +33,13 @@ class StoreResult:
     def changed(self) -> bool:
         return bool(self.new or self.updated)
 
+    def count(self, before: StoredEntry | None, after: StoredEntry) -> None:
+        self.changed_tags |= set(after.tags) | set(before.tags if before else ())
+        if before:
+            self.updated += 1
+        else:
+            self.new += 1
+
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -41,39 +50,120 @@ def entry_path(source: str, entry_id: str) -> str:
     return f"{slug(source)}/{entry_id}.md"
 
 
+def merged_tags(
+    owner: str, owner_tags: tuple[str, ...], by_source: Mapping[str, tuple[str, ...]]
+) -> tuple[str, ...]:
+    """The owning source's tags, then those the other sources add, each tag once."""
+    merged = dict.fromkeys(by_source.get(owner, owner_tags))
+    for source, tags in by_source.items():
+        if source != owner:
+            merged.update(dict.fromkeys(tags))
+    return tuple(merged)
+
+
 def store_posts(state: State, feeds_dir: Path, posts: Iterable[Post], now: datetime) -> StoreResult:
-    """Write new and changed posts, index them in the state db; unchanged ones are not touched."""
+    """Write new and changed posts, index them in the state db; unchanged ones are not touched.
+    The first source to store an article owns its file; others only add their tags to it."""
     result = StoreResult()
+    handled: set[str] = set()
+    stamp = now.timestamp()
     for post in posts:
         existing = state.find_entry(post.identity, post.link_key)
-        digest = text_hash(post.text)
-        path = existing.path if existing else entry_path(post.source, post.entry_id)
-        target = feeds_dir / path
-        if existing and existing.hash == digest and target.exists():
-            if existing.source == post.source:
-                state.save_entry(existing, post.identity)
-            continue
-        write_if_changed(target, post.text.encode("utf-8"))
-        stored = StoredEntry(
-            id=existing.id if existing else post.entry_id,
-            source=existing.source if existing else post.source,
-            path=path,
-            link_key=post.link_key,
-            title=post.title,
-            link=post.link,
-            date=post.date.timestamp(),
-            updated=now.timestamp() if existing else post.date.timestamp(),
-            first_seen=existing.first_seen if existing else now.timestamp(),
-            summary=post.summary,
-            lang=post.lang,
-            authors=post.authors,
-            tags=post.tags,
-            hash=digest,
-        )
-        state.save_entry(stored, post.identity)
-        result.changed_tags |= set(stored.tags) | (set(existing.tags) if existing else set())
-        if existing:
-            result.updated += 1
+        if existing is None:
+            _store_new(state, feeds_dir, post, stamp, result)
+            handled.add(post.entry_id)
+        elif existing.id in handled:  # the feed lists the article twice: the first one stands
+            state.add_identity(post.identity, existing.id)
+        elif existing.source == post.source:
+            _update(state, feeds_dir, post, existing, stamp, result)
+            handled.add(existing.id)
         else:
-            result.new += 1
+            _add_source(state, feeds_dir, post, existing, stamp, result)
+            handled.add(existing.id)
     return result
+
+
+def _store_new(
+    state: State, feeds_dir: Path, post: Post, stamp: float, result: StoreResult
+) -> None:
+    path = entry_path(post.source, post.entry_id)
+    write_if_changed(feeds_dir / path, post.text.encode("utf-8"))
+    stored = StoredEntry(
+        id=post.entry_id,
+        source=post.source,
+        path=path,
+        link_key=post.link_key,
+        title=post.title,
+        link=post.link,
+        date=post.date.timestamp(),
+        updated=post.date.timestamp(),
+        first_seen=stamp,
+        summary=post.summary,
+        lang=post.lang,
+        authors=post.authors,
+        tags=post.tags,
+        hash=text_hash(post.text),
+    )
+    state.save_entry(stored, post.identity)
+    state.save_source_tags(stored.id, post.source, post.tags, stamp)
+    result.count(None, stored)
+
+
+def _update(
+    state: State,
+    feeds_dir: Path,
+    post: Post,
+    existing: StoredEntry,
+    stamp: float,
+    result: StoreResult,
+) -> None:
+    """The owning source's post: rewrite the file when its content or merged tags changed."""
+    by_source = {**state.source_tags(existing.id), post.source: post.tags}
+    tags = merged_tags(post.source, post.tags, by_source)
+    digest = text_hash(post.text)
+    target = feeds_dir / existing.path
+    if digest == existing.hash and tags == existing.tags and target.exists():
+        state.add_identity(post.identity, existing.id)
+        return
+    text = post.text if tags == post.tags else with_tags(post.text, tags)
+    write_if_changed(target, text.encode("utf-8"))
+    stored = replace(
+        existing,
+        link_key=post.link_key,
+        title=post.title,
+        link=post.link,
+        date=post.date.timestamp(),
+        updated=stamp,
+        summary=post.summary,
+        lang=post.lang,
+        authors=post.authors,
+        tags=tags,
+        hash=digest,
+    )
+    state.save_entry(stored, post.identity)
+    state.save_source_tags(existing.id, post.source, post.tags, stamp)
+    result.count(existing, stored)
+
+
+def _add_source(
+    state: State,
+    feeds_dir: Path,
+    post: Post,
+    existing: StoredEntry,
+    stamp: float,
+    result: StoreResult,
+) -> None:
+    """Another source's copy of a stored article: its tags join the file's, its text does not."""
+    state.add_identity(post.identity, existing.id)
+    by_source = state.source_tags(existing.id)
+    if by_source.get(post.source) == post.tags:
+        return
+    state.save_source_tags(existing.id, post.source, post.tags, stamp)
+    tags = merged_tags(existing.source, existing.tags, {**by_source, post.source: post.tags})
+    target = feeds_dir / existing.path
+    if tags == existing.tags or not target.exists():
+        return
+    write_if_changed(target, with_tags(target.read_text(encoding="utf-8"), tags).encode("utf-8"))
+    stored = replace(existing, tags=tags, updated=stamp)
+    state.save_entry(stored, post.identity)
+    result.count(existing, stored)

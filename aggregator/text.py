@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from itertools import islice
 
 import regex
 
@@ -34,11 +35,41 @@ def html_to_text(markup: str) -> str:
     return fold(html.unescape(_TAG.sub("", spaced)))
 
 
+def plain_to_html(text: str) -> str:
+    """Plain text as HTML paragraphs: blank lines part paragraphs, single newlines break lines."""
+    paragraphs = re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip())
+    return "".join(
+        "<p>" + "<br>".join(html.escape(line) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+        if p.strip()
+    )
+
+
 def truncate(text: str, length: int, ellipsis: str = "...") -> str:
     """The first `length` user-perceived characters, then `ellipsis` when anything was cut."""
     if len(text) <= length:
         return text
-    graphemes = _GRAPHEME.findall(text, endpos=len(text))
-    if len(graphemes) <= length:
+    head = _graphemes(text, length + 1)
+    if len(head) <= length:
         return text
-    return "".join(graphemes[:length]).rstrip() + ellipsis
+    return "".join(head[:length]).rstrip() + ellipsis
+
+
+def truncate_words(text: str, length: int) -> str:
+    """Like truncate(), but a cut inside a word moves back to the word's start when that is in
+    the second half (text without spaces, like Chinese, is cut on graphemes)."""
+    if len(text) <= length:
+        return text
+    head = _graphemes(text, length + 1)
+    if len(head) <= length:
+        return text
+    cut = "".join(head[:length])
+    if not head[length].isspace():
+        space = cut.rfind(" ")
+        cut = cut[:space] if space > len(cut) // 2 else cut
+    return cut.rstrip() + "..."
+
+
+def _graphemes(text: str, count: int) -> list[str]:
+    """The first `count` grapheme clusters (fewer when the text is shorter)."""
+    return [m.group() for m in islice(_GRAPHEME.finditer(text), count)]
