@@ -118,6 +118,11 @@ def print_json(data: object) -> None:
     "fetch",
     "fetch feeds once, write entries, publish",
     arg("names", nargs="*", metavar="NAME", help="only these feeds"),
+    arg(
+        "--force",
+        action="store_true",
+        help="also fetch feeds not due yet (Retry-After, backoff, cache lifetime, gone)",
+    ),
     writes=True,
 )
 def cmd_fetch(config: Config, args: argparse.Namespace) -> int:
@@ -129,7 +134,7 @@ def cmd_fetch(config: Config, args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     reporter = FetchReporter(len(feeds), verbosity(args))
     with writer_lock(config.lock_path, args.lock_wait), reporter:
-        report = run_cycle(config, feeds, progress=reporter.feed_done)
+        report = run_cycle(config, feeds, progress=reporter.feed_done, force=args.force)
     reporter.summary(report)
     return EXIT_FEEDS_FAILED if report.failed else EXIT_OK
 

@@ -79,6 +79,7 @@ class FetchReporter:
         if (
             not outcome.ok
             or self.verbosity >= VERBOSE
+            or (bool(outcome.skipped or outcome.notice) and self.verbosity == NORMAL)
             or (changed and self.verbosity == NORMAL and not self.tty)
         ):
             self.console.print(feed_line(outcome), markup=False)
@@ -92,7 +93,9 @@ class FetchReporter:
             )
         if self.verbosity > QUIET:
             self.console.print(
-                f"{len(report.outcomes)} feeds, {len(report.failed)} failed, {self.new} new, "
+                f"{len(report.outcomes)} feeds, {len(report.failed)} failed, "
+                + (f"{len(report.skipped)} skipped, " if report.skipped else "")
+                + f"{self.new} new, "
                 f"{self.updated} updated entries ({time.monotonic() - self.started:.1f} s)",
                 markup=False,
             )

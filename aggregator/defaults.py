@@ -23,6 +23,13 @@ MAX_BYTES = 15 * 1024 * 1024
 CONCURRENCY = 16
 PER_HOST = 2
 MAX_REDIRECTS = 5
+MOVED_CONFIRMATIONS = 3  # a permanent redirect seen this many runs in a row is then followed
+RETRY_AFTER_CAP = 7 * 86400.0  # longest Retry-After honoured, seconds
+FRESHNESS_CAP = 86400.0  # longest interval Cache-Control, Expires or <ttl> may impose
+BACKOFF_BASE = 300.0  # seconds after the first failure (half of it random), doubling after each
+BACKOFF_CAP = 86400.0  # a failing feed is still tried at least once a day
+GONE_RETRY = 7 * 86400.0  # a feed that answered 410 Gone is tried again weekly
+ENTITY_EXPANSION_LIMIT = 1024 * 1024  # bytes a document's own entities may expand to
 
 SCHEDULE_INTERVAL = "30m"
 

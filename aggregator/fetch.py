@@ -1,21 +1,58 @@
-"""Get each feed's bytes: httpx for http(s) URLs (async, many at once), disk for local paths."""
+"""Get each feed's bytes: httpx for http(s) URLs (many at once, a few per host, bounded in time
+and size, through the SSRF guard, redirects followed one checked hop at a time), disk for the
+local paths named in the config."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
 
 import httpx
 
-from aggregator import __version__
+from aggregator import __version__, defaults
 from aggregator.config import FeedConfig, FetchConfig
+from aggregator.decoding import DecodeError, decoder_for
 from aggregator.errors import FeedError
+from aggregator.health import describe_duration, fresh_for, request_url, retry_at
 from aggregator.models import Fetched
+from aggregator.netguard import Refused, address_kind, make_transport
 from aggregator.state import FeedState
+
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+ACCEPT_ENCODING = "gzip, deflate, br"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PERMANENT = frozenset({301, 308})
+RATE_LIMITED = frozenset({429, 503})
+ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\]\s*")
+
+
+class FetchError(FeedError):
+    """A feed that could not be fetched, with what the server asked of us: not before
+    `retry_after` (a timestamp), or never again for a while (`gone`)."""
+
+    def __init__(
+        self, feed: str, reason: str, retry_after: float | None = None, gone: bool = False
+    ) -> None:
+        super().__init__(feed, reason)
+        self.retry_after = retry_after
+        self.gone = gone
 
 
 def default_user_agent(base_url: str) -> str:
     return f"aggregator/{__version__} (+{base_url})"
+
+
+def describe_size(size: int) -> str:
+    mib = 1024 * 1024
+    if size >= mib:
+        return f"{size // mib} MiB" if size % mib == 0 else f"{size / mib:.1f} MiB"
+    return f"{size // 1024} KiB" if size >= 1024 and size % 1024 == 0 else f"{size} bytes"
 
 
 def read_local(feed: FeedConfig, settings: FetchConfig) -> Fetched:
@@ -27,49 +64,172 @@ def read_local(feed: FeedConfig, settings: FetchConfig) -> Fetched:
     except OSError as exc:
         raise FeedError(feed.name, f"cannot read {feed.local_path}: {exc.strerror}") from None
     if len(body) > settings.max_bytes:
-        raise FeedError(feed.name, f"larger than max_bytes ({settings.max_bytes})")
+        raise FeedError(feed.name, f"larger than {describe_size(settings.max_bytes)}")
     return Fetched(feed=feed.name, body=body, url=str(feed.local_path))
 
 
 async def fetch_one(
     client: httpx.AsyncClient, feed: FeedConfig, settings: FetchConfig, state: FeedState
 ) -> Fetched:
+    """One feed over HTTP within `settings.timeout` in all, redirects included."""
     headers: dict[str, str] = {}
     if state.etag:
         headers["If-None-Match"] = state.etag
     if state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
+    url = request_url(feed.url, state)
     try:
-        async with client.stream("GET", feed.url, headers=headers) as response:
-            if response.status_code == 304:
-                return Fetched(
-                    feed=feed.name,
-                    not_modified=True,
-                    url=str(response.url),
-                    etag=state.etag,
-                    last_modified=state.last_modified,
-                )
-            if response.status_code >= 400:
-                raise FeedError(feed.name, f"HTTP {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > settings.max_bytes:
-                    raise FeedError(feed.name, f"larger than max_bytes ({settings.max_bytes})")
-                chunks.append(chunk)
-            return Fetched(
-                feed=feed.name,
-                body=b"".join(chunks),
-                url=str(response.url),
-                content_type=response.headers.get("content-type", ""),
-                etag=response.headers.get("etag"),
-                last_modified=response.headers.get("last-modified"),
-            )
+        async with asyncio.timeout(settings.timeout):
+            return await _follow(client, feed.name, url, headers, settings, state)
+    except TimeoutError:
+        raise FetchError(feed.name, f"timed out after {settings.timeout:g} s") from None
     except httpx.HTTPError as exc:
-        raise FeedError(
-            feed.name, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        ) from None
+        raise FetchError(feed.name, _describe(exc, settings)) from None
+    except httpx.InvalidURL as exc:
+        raise FetchError(feed.name, f"invalid URL ({_one_line(str(exc))})") from None
+    except (Refused, DecodeError) as exc:
+        raise FetchError(feed.name, str(exc)) from None
+
+
+async def _follow(
+    client: httpx.AsyncClient,
+    name: str,
+    url: str,
+    headers: dict[str, str],
+    settings: FetchConfig,
+    state: FeedState,
+) -> Fetched:
+    seen = {str(httpx.URL(url))}
+    moved_to: str | None = None
+    permanent = True
+    for _ in range(defaults.MAX_REDIRECTS + 1):
+        async with client.stream("GET", url, headers=headers) as response:
+            if response.status_code not in REDIRECTS:
+                return await _answer(response, name, settings, state, moved_to)
+            target = _redirect_target(response, name)
+        if target in seen:
+            raise FetchError(name, "redirect loop")
+        seen.add(target)
+        permanent = permanent and response.status_code in PERMANENT
+        if permanent:
+            moved_to = target
+        url = target
+    raise FetchError(name, f"more than {defaults.MAX_REDIRECTS} redirects")
+
+
+def _redirect_target(response: httpx.Response, name: str) -> str:
+    location = response.headers.get("location", "").strip()
+    if not location:
+        raise FetchError(name, f"HTTP {response.status_code} redirect without a Location")
+    try:
+        target = response.url.join(location).copy_with(fragment=None)
+    except httpx.InvalidURL:
+        raise FetchError(name, f"redirect to an invalid URL ({_one_line(location)})") from None
+    if target.scheme not in ("http", "https"):
+        raise FetchError(name, f"redirect to a non-http(s) URL refused ({_one_line(location)})")
+    return str(target)
+
+
+async def _answer(
+    response: httpx.Response,
+    name: str,
+    settings: FetchConfig,
+    state: FeedState,
+    moved_to: str | None,
+) -> Fetched:
+    status = response.status_code
+    headers = response.headers
+    now = time.time()
+    fresh = fresh_for(
+        headers.get("cache-control"), headers.get("expires"), headers.get("date"), now
+    )
+    if status == 304:
+        return Fetched(
+            feed=name,
+            not_modified=True,
+            url=str(response.url),
+            etag=headers.get("etag") or state.etag,
+            last_modified=headers.get("last-modified") or state.last_modified,
+            moved_to=moved_to,
+            fresh_for=fresh,
+        )
+    if status == 410:
+        raise FetchError(name, "gone (HTTP 410), will retry weekly", gone=True)
+    if not 200 <= status < 300:
+        reason = _status(status)
+        when = retry_at(headers.get("retry-after"), now) if status in RATE_LIMITED else None
+        if when is not None:
+            reason += f", asked to wait {describe_duration(when - now)}"
+        raise FetchError(name, reason, retry_after=when)
+    return Fetched(
+        feed=name,
+        body=await _read_body(response, name, settings.max_bytes),
+        url=str(response.url),
+        content_type=headers.get("content-type", ""),
+        etag=headers.get("etag"),
+        last_modified=headers.get("last-modified"),
+        moved_to=moved_to,
+        fresh_for=fresh,
+    )
+
+
+async def _read_body(response: httpx.Response, name: str, limit: int) -> bytes:
+    """The decoded body, streamed; abandoned as soon as it grows past `limit`."""
+    encoding = response.headers.get("content-encoding", "")
+    declared = response.headers.get("content-length", "")
+    body = _Body(name, limit)
+    if not encoding and declared.isdigit() and int(declared) > limit:
+        raise body.too_large()
+    decoder = decoder_for(encoding)
+    async for raw in response.aiter_raw():
+        body.extend(decoder.feed(raw))
+    body.extend(decoder.flush())
+    return b"".join(body.parts)
+
+
+class _Body:
+    """Decoded pieces of a body, refused once they add up to more than `limit` bytes."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def extend(self, pieces: Iterable[bytes]) -> None:
+        for piece in pieces:
+            self.size += len(piece)
+            if self.size > self.limit:
+                raise self.too_large()
+            self.parts.append(piece)
+
+    def too_large(self) -> FetchError:
+        return FetchError(self.name, f"larger than {describe_size(self.limit)}")
+
+
+def _status(code: int) -> str:
+    try:
+        return f"HTTP {code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"HTTP {code}"
+
+
+def _describe(exc: httpx.HTTPError, settings: FetchConfig) -> str:
+    detail = _one_line(ERRNO_PREFIX.sub("", str(exc)))
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"could not connect within {settings.connect_timeout:g} s"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {settings.timeout:g} s"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect: {detail or 'connection failed'}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"broken HTTP response: {detail or 'connection closed'}"
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def fetch_all(
@@ -78,24 +238,33 @@ async def fetch_all(
     states: Mapping[str, FeedState],
     user_agent: str,
 ) -> list[Fetched | FeedError]:
-    """Fetch every feed concurrently; each result is the bytes or the feed's error."""
-    timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+    """Fetch every feed on one client; each result is the bytes or the feed's error."""
     limits = httpx.Limits(
         max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
     )
-    semaphore = asyncio.Semaphore(settings.concurrency)
+    policy = None if settings.allow_private_networks else address_kind
+    overall = asyncio.Semaphore(settings.concurrency)
+    per_host: dict[str, asyncio.Semaphore] = {}
     async with httpx.AsyncClient(
-        timeout=timeout, limits=limits, follow_redirects=True, headers={"User-Agent": user_agent}
+        transport=make_transport(limits, policy),
+        timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
     ) as client:
 
         async def one(feed: FeedConfig) -> Fetched | FeedError:
             try:
                 if feed.is_local:
-                    return read_local(feed, settings)
-                async with semaphore:
-                    return await fetch_one(
-                        client, feed, settings, states.get(feed.name, FeedState(feed.name))
-                    )
+                    return await asyncio.to_thread(read_local, feed, settings)
+                state = states.get(feed.name) or FeedState(feed.name)
+                try:
+                    host = httpx.URL(request_url(feed.url, state)).host
+                except httpx.InvalidURL as exc:
+                    raise FetchError(feed.name, f"invalid URL ({_one_line(str(exc))})") from None
+                slot = per_host.setdefault(host, asyncio.Semaphore(settings.per_host))
+                async with slot, overall:
+                    return await fetch_one(client, feed, settings, state)
             except FeedError as exc:
                 return exc
 

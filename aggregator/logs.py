@@ -22,20 +22,26 @@ _FIELDS = ("event", "feed", "outcome", "new", "updated", "seconds", "reason", "w
 def outcome_name(outcome: FeedOutcome) -> str:
     if not outcome.ok:
         return "failed"
+    if outcome.skipped:
+        return "skipped"
     if outcome.new or outcome.updated:
         return "changed"
     return "unchanged"
 
 
 def feed_line(outcome: FeedOutcome) -> str:
-    """`name: reason` for a failure (the format scripts grep for), else the counts and time."""
+    """`name: reason` for a failure (the format scripts grep for), `name: skipped until …` for a
+    feed not due, else the counts and time, then any notice (a moved feed)."""
     if not outcome.ok:
         return f"{outcome.name}: {outcome.reason}"
+    if outcome.skipped:
+        return f"{outcome.name}: {outcome.skipped}"
     if outcome.not_modified:
         what = "not modified"
     else:
         what = f"{outcome.new} new, {outcome.updated} updated"
-    return f"{outcome.name}: {what} ({outcome.seconds:.2f} s)"
+    line = f"{outcome.name}: {what} ({outcome.seconds:.2f} s)"
+    return f"{line}; {outcome.notice}" if outcome.notice else line
 
 
 class JsonFormatter(logging.Formatter):
@@ -75,7 +81,7 @@ def setup_logging(log_format: str = "text", level: str = "info") -> None:
 
 def log_outcome(outcome: FeedOutcome) -> None:
     LOGGER.log(
-        logging.WARNING if not outcome.ok else logging.INFO,
+        logging.WARNING if not outcome.ok or outcome.notice else logging.INFO,
         feed_line(outcome),
         extra={
             "event": "feed",

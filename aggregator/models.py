@@ -8,7 +8,9 @@ from datetime import datetime
 
 @dataclass(frozen=True)
 class Fetched:
-    """The outcome of fetching one feed: a body to parse, or a reason there is none."""
+    """The outcome of fetching one feed: a body to parse, or a reason there is none.
+    `moved_to` is where permanent redirects led; `fresh_for` the seconds the server's cache
+    headers say the answer stays fresh."""
 
     feed: str
     body: bytes | None = None
@@ -17,6 +19,8 @@ class Fetched:
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
+    moved_to: str | None = None
+    fresh_for: float | None = None
 
 
 @dataclass(frozen=True)

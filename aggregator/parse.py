@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import calendar
+import io
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 
+from aggregator.defuse import EntityError, defuse
 from aggregator.errors import AggregatorError
 from aggregator.jsonfeed import JsonFeedError, looks_like_json, parse_json_feed
 from aggregator.models import EntryData, FeedData
@@ -30,9 +32,14 @@ def parse_feed(body: bytes, content_type: str = "", url: str = "") -> FeedData:
             return parse_json_feed(body)
         except JsonFeedError as error:
             raise ParseError(str(error)) from None
+    try:
+        document = defuse(body)
+    except EntityError as refused:
+        raise ParseError(str(refused)) from None
     headers = {"content-type": content_type} if content_type else {}
+    # feedparser opens a bytes argument that names a file: give it a stream instead
     parsed = feedparser.parse(
-        body,
+        io.BytesIO(document),
         response_headers=headers,
         sanitize_html=False,
         resolve_relative_uris=False,

@@ -13,23 +13,24 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from aggregator import defaults
+from aggregator import defaults, health
 from aggregator.atomic import remove_stale_temps
 from aggregator.config import Config, FeedConfig
 from aggregator.convert import convert_entry, identify_entries
 from aggregator.errors import FeedError
-from aggregator.fetch import default_user_agent, fetch_all
+from aggregator.fetch import FetchError, default_user_agent, fetch_all
 from aggregator.filters import select_entries
-from aggregator.models import Fetched, Post
+from aggregator.models import FeedData, Fetched, Post
 from aggregator.parse import ParseError, parse_feed
 from aggregator.publish import ALL_FEED, PublishResult, publish
-from aggregator.state import State
+from aggregator.state import FeedState, State
 from aggregator.store import StoreResult, store_posts
 
 
 @dataclass(frozen=True)
 class FeedOutcome:
-    """How one feed fared in a cycle; `reason` is set when it failed."""
+    """How one feed fared in a cycle: `reason` is set when it failed, `skipped` when it was not
+    due (until when, and why), `notice` for news the operator should act on (a moved feed)."""
 
     name: str
     reason: str | None = None
@@ -37,6 +38,8 @@ class FeedOutcome:
     updated: int = 0
     not_modified: bool = False
     seconds: float = 0.0
+    skipped: str | None = None
+    notice: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -51,6 +54,10 @@ class CycleReport:
     @property
     def failed(self) -> list[FeedOutcome]:
         return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def skipped(self) -> list[FeedOutcome]:
+        return [o for o in self.outcomes if o.skipped]
 
     @property
     def exit_code(self) -> int:
@@ -78,13 +85,10 @@ def body_hash(body: bytes, source: FeedConfig, config: Config) -> str:
 
 
 def convert_feed(
-    fetched: Fetched, source: FeedConfig, config: Config, state: State, now: datetime
+    feed: FeedData, source: FeedConfig, config: Config, state: State, now: datetime
 ) -> list[Post]:
-    """Parse the body and convert each entry the feed's filters let through; raises ParseError
-    when nothing is readable. Entries keep the time they were first seen as their date when
-    they give none, even across a guid change."""
-    assert fetched.body is not None
-    feed = parse_feed(fetched.body, fetched.content_type, fetched.url)
+    """Convert each entry of a parsed feed that the feed's filters let through. Entries keep the
+    time they were first seen as their date when they give none, even across a guid change."""
     tz = ZoneInfo(config.site.timezone)
     entries = select_entries(feed.entries, source)
     identities = identify_entries(entries, feed, source)
@@ -102,32 +106,42 @@ def run_cycle(
     feeds: Sequence[FeedConfig],
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    force: bool = False,
 ) -> CycleReport:
     """Fetch, convert and store `feeds`, then publish (only the feeds whose entries changed are
     rewritten, and the ones a previous cycle left behind, e.g. when killed). Setting `stop`
     cancels the requests in flight (nothing is stored) or ends storing after the current feed,
-    publishing what was stored."""
+    publishing what was stored. Feeds not due yet (Retry-After, backoff after failures, cache
+    lifetime, gone) are skipped and reported as such, unless `force`."""
     report = CycleReport()
     config.site.feeds_dir.mkdir(parents=True, exist_ok=True)
     config.site.output_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(config.site.feeds_dir)
     remove_stale_temps(config.site.output_dir)
     with State(config.state_path) as state:
-        states = {f.name: state.feed(f.name) for f in feeds}
+        clock = time.time()
+        states = {f.name: health.for_url(state.feed(f.name), f.url) for f in feeds}
+        due = [f for f in feeds if force or f.is_local or health.is_due(states[f.name], clock)]
         user_agent = config.fetch.user_agent or default_user_agent(config.site.base_url)
         started = time.monotonic()
         results = asyncio.run(
-            _until_stopped(fetch_all(feeds, config.fetch, states, user_agent), stop)
+            _until_stopped(fetch_all(due, config.fetch, states, user_agent), stop)
         )
         if results is None:
             return report
+        fetched = {f.name: result for f, result in zip(due, results, strict=True)}
         total = StoreResult()
         now = datetime.now(UTC).replace(microsecond=0)
-        for source, result in zip(feeds, results, strict=True):
+        for source in feeds:
             if stop is not None and stop.is_set():
                 break
-            outcome = _settle(config, state, source, result, now, total)
-            outcome = replace(outcome, seconds=time.monotonic() - started)
+            previous = states[source.name]
+            result = fetched.get(source.name)
+            if result is None:
+                outcome = FeedOutcome(source.name, skipped=health.skip_reason(previous))
+            else:
+                outcome = _settle(config, state, source, previous, result, now, clock, total)
+                outcome = replace(outcome, seconds=time.monotonic() - started)
             report.outcomes.append(outcome)
             if progress:
                 progress(outcome)
@@ -157,59 +171,53 @@ def _settle(
     config: Config,
     state: State,
     source: FeedConfig,
+    previous: FeedState,
     result: Fetched | FeedError,
     now: datetime,
+    clock: float,
     total: StoreResult,
 ) -> FeedOutcome:
-    previous = state.feed(source.name)
-    stamp = now.timestamp()
+    """Store one feed's entries and its health; `clock` is when the cycle started."""
+    polled = not source.is_local
     if isinstance(result, FeedError):
-        with state.transaction():
-            state.save_feed(
-                replace(
-                    previous,
-                    url=source.url,
-                    last_attempt=stamp,
-                    last_error=result.reason,
-                    failures=previous.failures + 1,
-                )
-            )
+        asked = result if isinstance(result, FetchError) else FetchError(source.name, "")
+        failure = health.failed(
+            previous,
+            result.reason,
+            clock,
+            retry_after=asked.retry_after,
+            gone=asked.gone,
+            polled=polled,
+        )
+        _save(state, failure)
         return FeedOutcome(source.name, reason=result.reason)
-    success = replace(
-        previous,
-        url=source.url,
-        last_attempt=stamp,
-        last_success=stamp,
-        last_error=None,
-        failures=0,
-        etag=result.etag,
-        last_modified=result.last_modified,
-    )
-    if result.not_modified or result.body is None:
-        with state.transaction():
-            state.save_feed(success)
-        return FeedOutcome(source.name, not_modified=True)
-    digest = body_hash(result.body, source, config)
-    if digest == previous.body_hash and (config.site.output_dir / ALL_FEED).exists():
-        with state.transaction():
-            state.save_feed(replace(success, body_hash=digest))
-        return FeedOutcome(source.name, not_modified=True)
+    body = None if result.not_modified else result.body
+    digest = None if body is None else body_hash(body, source, config)
+    if body is None or (
+        digest == previous.body_hash and (config.site.output_dir / ALL_FEED).exists()
+    ):
+        unchanged = health.succeeded(previous, result, clock, previous.ttl_minutes, polled)
+        _save(state, replace(unchanged, body_hash=digest or previous.body_hash))
+        return FeedOutcome(source.name, not_modified=True, notice=health.moved_notice(unchanged))
     try:
-        posts = convert_feed(result, source, config, state, now)
+        feed = parse_feed(body, result.content_type, result.url)
     except ParseError as exc:
-        with state.transaction():
-            state.save_feed(
-                replace(
-                    previous,
-                    url=source.url,
-                    last_attempt=stamp,
-                    last_error=str(exc),
-                    failures=previous.failures + 1,
-                )
-            )
+        _save(state, health.failed(previous, str(exc), clock, polled=polled))
         return FeedOutcome(source.name, reason=str(exc))
+    posts = convert_feed(feed, source, config, state, now)
+    success = health.succeeded(previous, result, clock, feed.ttl_minutes, polled)
     with state.transaction():
         stored = store_posts(state, config.site.feeds_dir, posts, now)
         state.save_feed(replace(success, body_hash=digest))
     total.merge(stored)
-    return FeedOutcome(source.name, new=stored.new, updated=stored.updated)
+    return FeedOutcome(
+        source.name,
+        new=stored.new,
+        updated=stored.updated,
+        notice=health.moved_notice(success),
+    )
+
+
+def _save(state: State, feed: FeedState) -> None:
+    with state.transaction():
+        state.save_feed(feed)

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS feeds (
     next_due REAL,
     moved_to TEXT,
     moved_count INTEGER NOT NULL DEFAULT 0,
+    ttl_minutes INTEGER,
     gone INTEGER NOT NULL DEFAULT 0,
     title TEXT,
     site_url TEXT
@@ -102,6 +103,7 @@ class FeedState:
     moved_to: str | None = None
     moved_count: int = 0
     gone: bool = False
+    ttl_minutes: int | None = None
     title: str | None = None
     site_url: str | None = None
 
