@@ -1,0 +1,164 @@
+"""The operator's terminal, through the real console script: config errors for humans, `check`,
+`status` after a failing feed (also while another process writes), progress on a TTY and plain
+lines elsewhere, the lock's exit code 3, no traceback unless --verbose."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from aggregator import __version__
+from aggregator.state import State
+from tests.helpers import CLI, http_server, make_project, rss, run_cli, serve_bytes
+
+GOOD_AND_BAD = (
+    "[fetch]\nallow_private_networks = true\n"
+    '[[feeds]]\nname = "good"\nurl = "samples/tech-rss.xml"\ntags = ["tech"]\n'
+    '[[feeds]]\nname = "bad"\nurl = "{base}/broken.xml"\n'
+)
+
+
+def server_error(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_error(500)
+
+
+def run_in_tty(*args: str) -> tuple[int, str]:
+    """The console script with a pseudo-terminal as stdout and stderr; its exit code and output."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [str(CLI), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"},
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return proc.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_version() -> None:
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"aggregator {__version__}"
+
+
+@pytest.mark.parametrize(
+    "command", [["check"], ["list"], ["status"], ["run"], ["export-opml"], ["add", "x.xml"]]
+)
+def test_a_broken_config_is_named_by_every_command(tmp_path: Path, command: list[str]) -> None:
+    config = make_project(
+        tmp_path, '[site]\ntitle = "x"\n\n[[feeds]]\nname = "a"\nurl = "a.xml"\ninterval = "soon"\n'
+    )
+    proc = run_cli(*command, "-c", str(config))
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert f"{config}:7" in line
+    assert "feeds[0] (a).interval" in line and 'expected an interval like "30s"' in line
+
+
+def test_check_online_tries_each_feed_and_writes_nothing(tmp_path: Path) -> None:
+    with http_server({"/broken.xml": server_error}) as base:
+        config = make_project(tmp_path, GOOD_AND_BAD.format(base=base))
+        offline = run_cli("check", "-c", str(config))
+        assert offline.returncode == 0 and f"{config}: OK, 2 feeds" in offline.stderr
+        proc = run_cli("check", "--online", "-c", str(config))
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert any(line.startswith("good: ok, 3 entries") for line in lines)
+    assert any(line.startswith("bad: ") and "500" in line for line in lines)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml", "samples"]
+
+
+def test_status_after_a_failing_feed(tmp_path: Path) -> None:
+    with http_server({"/broken.xml": server_error}) as base:
+        config = make_project(tmp_path, GOOD_AND_BAD.format(base=base))
+        fetched = run_cli("fetch", "-c", str(config))
+    assert fetched.returncode == 1
+    assert any(line.startswith("bad: ") for line in fetched.stderr.splitlines())
+
+    lock = FileLock(tmp_path / "aggregator.lock")
+    with lock, State(tmp_path / "aggregator-state.sqlite") as writer, writer.transaction():
+        proc = run_cli("status", "--json", "-c", str(config))
+        text = run_cli("status", "-c", str(config))
+    assert proc.returncode == 0, proc.stderr
+    good, bad = json.loads(proc.stdout)
+    assert good["health"] == "ok" and good["entries"] == 3 and good["failures"] == 0
+    assert good["last_success"] is not None and good["next_due"] > good["last_success"]
+    assert bad["health"] == "failing" and bad["failures"] == 1 and bad["entries"] == 0
+    assert bad["last_success"] is None and "500" in bad["last_error"]
+    assert bad["moved_to"] is None and bad["gone"] is False
+    assert text.returncode == 0
+    header, *rows = (line.split("\t") for line in text.stdout.splitlines())
+    assert header == ["feed", "health", "entries", "last success", "next due", "last error"]
+    assert rows[1][:3] == ["bad", "failing (1 in a row)", "0"] and "500" in rows[1][5]
+
+
+def test_fetch_terminal_modes(tmp_path: Path) -> None:
+    config = make_project(tmp_path)
+    code, screen = run_in_tty("fetch", "-c", str(config))
+    assert code == 0
+    assert "fetching" in screen and "━" in screen
+    assert "3 feeds, 0 failed, 7 new, 0 updated entries" in screen
+
+    quiet = run_cli("fetch", "-q", "-c", str(config))
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    verbose = run_cli("fetch", "-v", "-c", str(config))
+    lines = verbose.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["tech-wire", "science-notes", "keji"]
+    assert "\x1b[" not in verbose.stderr
+    assert lines[-1].startswith("3 feeds, 0 failed, 0 new, 0 updated entries")
+
+
+def test_plain_lines_name_the_feeds_with_news(tmp_path: Path) -> None:
+    with http_server({"/news.xml": serve_bytes(rss("News", [("n1", "Hello")]))}) as base:
+        config = make_project(
+            tmp_path,
+            "[fetch]\nallow_private_networks = true\n"
+            f'[[feeds]]\nname = "news"\nurl = "{base}/news.xml"\n',
+        )
+        proc = run_cli("fetch", "-c", str(config))
+    assert proc.returncode == 0
+    first, summary = proc.stderr.splitlines()
+    assert first.startswith("news: 1 new, 0 updated (")
+    assert summary.startswith("1 feeds, 0 failed, 1 new, 0 updated entries")
+
+
+def test_a_held_lock_exits_3(tmp_path: Path) -> None:
+    config = make_project(tmp_path)
+    with FileLock(tmp_path / "aggregator.lock"):
+        proc = run_cli("publish", "--lock-wait", "0.2", "-c", str(config))
+    assert proc.returncode == 3
+    assert proc.stderr.startswith("aggregator: another aggregator process holds the lock")
+
+
+def test_no_traceback_unless_verbose(tmp_path: Path) -> None:
+    config = make_project(tmp_path)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'feeds_dir = "feeds"', 'feeds_dir = "config.toml"'
+        ),
+        encoding="utf-8",
+    )
+    terse = run_cli("fetch", "-c", str(config))
+    assert terse.returncode == 1
+    assert terse.stderr.strip().startswith("aggregator: unexpected error: FileExistsError")
+    assert "Traceback" not in terse.stderr and "--verbose" in terse.stderr
+    verbose = run_cli("fetch", "--verbose", "-c", str(config))
+    assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr

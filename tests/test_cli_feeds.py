@@ -1,0 +1,146 @@
+"""Commands that change the feed list, through the real console script: `add` (a feed URL or a
+page to discover it from) and `remove` keep the config a person wrote; an OPML round trip."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from aggregator.discover import feed_links
+from tests.helpers import REPO, http_server, make_project, rss, run_cli, serve_bytes
+
+SHIPPED = (REPO / "config.toml").read_text(encoding="utf-8")
+PRIVATE_OK = SHIPPED.replace("[fetch]\n", "[fetch]\nallow_private_networks = true\n", 1)
+SCIENCE_BLOCK = '[[feeds]]\nname = "science-notes"\nurl = "samples/science-atom.xml"\n'
+ATOM = (
+    b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+    b"<title>Notes from the Lab</title><id>urn:x:lab</id><updated>2026-11-02T10:00:00Z</updated>"
+    b'<entry><id>urn:x:1</id><title>One</title><link href="https://lab.example/1"/>'
+    b"<updated>2026-11-02T10:00:00Z</updated><summary>first</summary></entry></feed>"
+)
+PAGE = (
+    b'<!doctype html><html><head><base href="/blog/"><link rel="stylesheet" href="s.css">'
+    b'<link rel="alternate" hreflang="fr" type="text/html" href="/fr/">'
+    b'<link rel="alternate" type="application/atom+xml" title="Atom" href="feeds/atom.xml">'
+    b"</head><body><p>Welcome</p></body></html>"
+)
+
+
+def test_add_and_remove_keep_the_file_a_person_wrote(tmp_path: Path) -> None:
+    with http_server(
+        {"/feed.xml": serve_bytes(rss("Example Science Blog", [("x1", "One")]))}
+    ) as base:
+        config = make_project(tmp_path, PRIVATE_OK)
+        args = ("--tag", "science", "--tag", "blogs", "--lang", "en", "-c", str(config))
+        proc = run_cli("add", f"{base}/feed.xml", *args)
+        assert proc.returncode == 0, proc.stderr
+        added = (
+            f'\n[[feeds]]\nname = "example-science-blog"\nurl = "{base}/feed.xml"\n'
+            'lang = "en"\ntags = ["science", "blogs"]\n'
+        )
+        assert config.read_text(encoding="utf-8") == PRIVATE_OK + added
+        assert "added example-science-blog" in proc.stderr
+
+        again = run_cli("add", f"{base}/feed.xml", "-c", str(config))
+        assert again.returncode == 0 and "already in the config as 'example-science-blog'" in (
+            again.stderr
+        )
+        clash = run_cli("add", f"{base}/feed.xml?v=2", "--name", "keji", "-c", str(config))
+        assert clash.returncode == 2 and "'keji' is already in the config" in clash.stderr
+        assert config.read_text(encoding="utf-8") == PRIVATE_OK + added
+
+    removed = run_cli("remove", "science-notes", "-c", str(config))
+    assert removed.returncode == 0, removed.stderr
+    expected = PRIVATE_OK.replace(SCIENCE_BLOCK + 'tags = ["science"]\n\n', "") + added
+    assert config.read_text(encoding="utf-8") == expected
+    assert "# A real source is an https URL:" in expected
+
+    missing = run_cli("remove", "science-notes", "-c", str(config))
+    assert missing.returncode == 2 and "no feed named 'science-notes'" in missing.stderr
+
+
+def test_add_discovers_the_feed_of_a_web_page(tmp_path: Path) -> None:
+    routes = {
+        "/blog/index.html": serve_bytes(PAGE, "text/html; charset=utf-8"),
+        "/blog/feeds/atom.xml": serve_bytes(ATOM, "application/atom+xml"),
+        "/plain.html": serve_bytes(b"<html><head></head><body>no feeds</body></html>", "text/html"),
+    }
+    with http_server(routes) as base:
+        config = make_project(tmp_path, "[fetch]\nallow_private_networks = true\n")
+        proc = run_cli("add", f"{base}/blog/index.html", "-c", str(config))
+        assert proc.returncode == 0, proc.stderr
+        listed = json.loads(run_cli("list", "--json", "-c", str(config)).stdout)
+        assert listed == [
+            {
+                "name": "notes-from-the-lab",
+                "url": f"{base}/blog/feeds/atom.xml",
+                "tags": [],
+                "lang": None,
+                "schedule": "interval 30m",
+            }
+        ]
+
+        none = run_cli("add", f"{base}/plain.html", "-c", str(config))
+        assert none.returncode == 1
+        assert none.stderr.startswith(f"{base}/plain.html: no feed found")
+        assert "Traceback" not in none.stderr
+
+
+def test_opml_round_trip_keeps_every_feed(tmp_path: Path) -> None:
+    source = make_project(
+        tmp_path / "a",
+        '[site]\ntitle = "Mine"\n'
+        '[[feeds]]\nname = "lwn"\nurl = "https://lwn.net/headlines/rss"\ntags = ["linux", "news"]\n'
+        '[[feeds]]\nname = "qq"\nurl = "https://example.org/qq.xml"\nlang = "zh-CN"\n'
+        '[[feeds]]\nname = "hn"\nurl = "https://hnrss.org/frontpage?points=100"\ntags = ["tech"]\n',
+    )
+    opml = tmp_path / "subscriptions.opml"
+    assert run_cli("export-opml", "-o", str(opml), "-c", str(source)).returncode == 0
+    root = ET.parse(opml).getroot()
+    assert root.tag == "opml" and root.get("version") == "2.0"
+    assert root.findtext("head/title") == "Mine"
+    outlines = [o for o in root.iter("outline") if o.get("xmlUrl")]
+    assert all(o.get("type") == "rss" and o.get("text") for o in outlines)
+
+    target_text = '# my own notes stay\n[site]\ntitle = "Theirs"  # a comment\n'
+    target = make_project(tmp_path / "b", target_text)
+    proc = run_cli("import-opml", str(opml), "-c", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert "imported 3 feeds, skipped 0" in proc.stderr
+    assert target.read_text(encoding="utf-8").startswith(target_text)
+
+    def feeds(config: Path) -> list[tuple[str, str, list[str], str | None]]:
+        listed = json.loads(run_cli("list", "--json", "-c", str(config)).stdout)
+        return [(f["name"], f["url"], f["tags"], f["lang"]) for f in listed]
+
+    assert sorted(feeds(target)) == sorted(feeds(source))
+    before = target.read_bytes()
+    again = run_cli("import-opml", str(opml), "-c", str(target))
+    assert again.returncode == 0 and "imported 0 feeds, skipped 3" in again.stderr
+    assert target.read_bytes() == before
+
+
+def test_import_refuses_a_broken_opml_file(tmp_path: Path) -> None:
+    config = make_project(tmp_path, "")
+    bad = tmp_path / "bad.opml"
+    bad.write_text("<opml><body><outline", encoding="utf-8")
+    proc = run_cli("import-opml", str(bad), "-c", str(config))
+    assert proc.returncode == 2
+    assert "not well-formed XML" in proc.stderr and "Traceback" not in proc.stderr
+    assert config.read_text(encoding="utf-8") == ""
+
+
+def test_feed_links_of_a_page() -> None:
+    page = (
+        '<html><head><link rel="alternate" type="text/html" href="/fr/">'
+        '<LINK REL="Alternate feed" TYPE="application/rss+xml; charset=utf-8" HREF="rss.xml">'
+        '<link rel="alternate" type="application/feed+json" href="https://cdn.example/f.json">'
+        '<link rel="alternate" type="application/rss+xml" href="rss.xml">'
+        '<link rel="icon" type="application/atom+xml" href="no.xml">'
+        "</head></html>"
+    )
+    assert feed_links(page, "https://site.example/blog/post") == [
+        "https://site.example/blog/rss.xml",
+        "https://cdn.example/f.json",
+    ]
