@@ -16,7 +16,7 @@ from datetime import UTC
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from aggregator import defaults
+from aggregator import defaults, health
 from aggregator.config import Config, FeedConfig, load_config
 from aggregator.errors import ConfigError
 from aggregator.lock import writer_lock_until
@@ -31,12 +31,17 @@ SIGNAL_POLL = 1.0  # seconds between the main thread's checks that the worker is
 
 
 def due_feeds(config: Config, feeds: Iterable[FeedConfig], now: float) -> list[FeedConfig]:
-    """The feeds the fetcher allows now: next_due (Retry-After, backoff, Cache-Control) passed."""
+    """The feeds the fetcher allows now (local files always; others once their next_due from
+    Retry-After, backoff or cache lifetime has passed), so a tick logs no skipped feeds."""
     feeds = list(feeds)
     if not feeds or not config.state_path.exists():
         return feeds
     with State(config.state_path) as state:
-        return [f for f in feeds if (state.feed(f.name).next_due or 0) <= now]
+        return [
+            f
+            for f in feeds
+            if f.is_local or health.is_due(health.for_url(state.feed(f.name), f.url), now)
+        ]
 
 
 class Daemon:

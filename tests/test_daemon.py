@@ -244,11 +244,17 @@ def test_feeds_not_yet_due_are_left_alone(tmp_path: Path) -> None:
     config = load_config(
         make_project(
             tmp_path,
-            '[[feeds]]\nname = "a"\nurl = "a.xml"\n[[feeds]]\nname = "b"\nurl = "b.xml"\n',
+            '[[feeds]]\nname = "later"\nurl = "https://a.example/rss"\n'
+            '[[feeds]]\nname = "due"\nurl = "https://b.example/rss"\n'
+            '[[feeds]]\nname = "moved"\nurl = "https://c.example/new"\n'
+            '[[feeds]]\nname = "local"\nurl = "samples/tech-rss.xml"\n',
         )
     )
     now = time.time()
     with State(config.state_path) as state, state.transaction():
-        state.save_feed(FeedState("a", next_due=now + 3600))
-        state.save_feed(FeedState("b", next_due=now - 1))
-    assert [f.name for f in due_feeds(config, config.feeds, now)] == ["b"]
+        state.save_feed(FeedState("later", url="https://a.example/rss", next_due=now + 3600))
+        state.save_feed(FeedState("due", url="https://b.example/rss", next_due=now - 1))
+        state.save_feed(FeedState("moved", url="https://c.example/old", next_due=now + 3600))
+        state.save_feed(FeedState("local", next_due=now + 3600))
+    due = due_feeds(config, config.feeds, now)
+    assert [f.name for f in due] == ["due", "moved", "local"]
