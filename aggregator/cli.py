@@ -181,7 +181,7 @@ def cmd_publish(config: Config, args: argparse.Namespace) -> int:
 )
 def cmd_add(config: Config, args: argparse.Namespace) -> int:
     from aggregator.config_edit import NewFeed, add_feeds
-    from aggregator.discover import discover
+    from aggregator.autodiscover import discover
     from aggregator.feedlist import describe, name_from_title, unique_name, url_key
 
     found = discover(config, args.url)

@@ -7,7 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from aggregator.discover import feed_links
+from aggregator.autodiscover import feed_links
 from tests.helpers import REPO, http_server, make_project, rss, run_cli, serve_bytes
 
 SHIPPED = (REPO / "config.toml").read_text(encoding="utf-8")
