@@ -19,7 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from aggregator import defaults, health
 from aggregator.config import Config, FeedConfig, load_config
 from aggregator.errors import ConfigError
-from aggregator.lock import writer_lock_until
+from aggregator.lock import writer_lock, writer_lock_until
 from aggregator.logs import LOGGER, log_outcome, log_publish
 from aggregator.pipeline import run_cycle
 from aggregator.schedule import schedule_groups
@@ -69,6 +69,11 @@ class Daemon:
         self._wake.set()
 
     def run(self) -> int:
+        """LockHeldError when another daemon already runs on this config."""
+        with writer_lock(self.config.root / defaults.DAEMON_LOCK_NAME, wait=0):
+            return self._run()
+
+    def _run(self) -> int:
         previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
         try:
             self._schedule(self.config)

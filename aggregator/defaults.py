@@ -4,6 +4,7 @@ from __future__ import annotations
 
 STATE_DB_NAME = "aggregator-state.sqlite"
 LOCK_NAME = "aggregator.lock"
+DAEMON_LOCK_NAME = "aggregator-run.lock"  # held by `aggregator run` while it lives
 
 SITE_TITLE = "Feed digest"
 SITE_BASE_URL = "http://localhost:8080/"

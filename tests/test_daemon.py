@@ -169,6 +169,8 @@ def test_daemon_reloads_on_sighup_and_keeps_config_when_broken(tmp_path: Path) -
 
         try:
             wait_for(lambda: entry_count(tmp_path / "feeds" / "a") == 1, 20, "feed a")
+            second = run_cli("run", "-c", str(config), timeout=10)
+            assert second.returncode == 3 and "holds the lock" in second.stderr
             config.write_text(head + feed_a + "[[feeds]]\nname = 3\n", encoding="utf-8")
             daemon.send_signal(signal.SIGHUP)
             wait_for(
