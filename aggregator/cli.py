@@ -159,15 +159,45 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
     return Daemon(config).run()
 
 
-@command("publish", "regenerate output/ from the stored entries, without fetching", writes=True)
+@command(
+    "publish",
+    "regenerate output/ from feeds/ without fetching, picking up entry files edited or deleted"
+    " by hand",
+    writes=True,
+)
 def cmd_publish(config: Config, args: argparse.Namespace) -> int:
+    import time
+
+    from aggregator.atomic import remove_stale_temps
     from aggregator.publish import publish
+    from aggregator.reconcile import reconcile
     from aggregator.state import State
 
     with writer_lock(config.lock_path, args.lock_wait), State(config.state_path) as state:
-        result = publish(config, state)
-    say(args, f"{len(result.written)} feeds written, {result.unchanged} unchanged")
-    return EXIT_OK
+        remove_stale_temps(config.site.output_dir)
+        now = time.time()
+        hand = reconcile(config, state, now)
+        result = publish(config, state, now)
+    for problem in [*hand.problems, *result.problems]:
+        print(problem, file=sys.stderr)
+    say(
+        args,
+        f"{hand.edited} entries edited and {hand.deleted} deleted by hand; "
+        f"{len(result.written)} files written, {result.unchanged} unchanged, "
+        f"{len(result.removed)} removed",
+    )
+    return EXIT_FEEDS_FAILED if hand.problems else EXIT_OK
+
+
+@command(
+    "serve",
+    "serve output/ on 127.0.0.1 (for local subscription and tests; see the README for hosting)",
+    arg("--port", type=int, help="port (default: the port of [site] base_url, else 8080)"),
+)
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    from aggregator.serve import serve
+
+    return serve(config, args.port)
 
 
 @command(

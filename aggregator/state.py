@@ -350,6 +350,28 @@ class State:
             (entry_id, digest, size, mtime_ns),
         )
 
+    def revise_entry(self, entry: StoredEntry) -> None:
+        """Rewrite an entry's own fields and tags in place (an UPDATE: its identities stay)."""
+        self.db.execute(
+            "UPDATE entries SET title = ?, date = ?, updated = ?, summary = ?, lang = ?, tags = ?, "
+            "hash = ? WHERE id = ?",
+            (
+                entry.title,
+                entry.date,
+                entry.updated,
+                entry.summary,
+                entry.lang,
+                json.dumps(list(entry.tags)),
+                entry.hash,
+                entry.id,
+            ),
+        )
+        self.db.execute("DELETE FROM entry_tags WHERE id = ?", (entry.id,))
+        self.db.executemany(
+            "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
+            [(tag, entry.id, entry.date) for tag in entry.tags],
+        )
+
     def drop_orphans(self) -> None:
         """Forget file stats and rendered HTML of entries that no longer exist."""
         for table in ("entry_files", "entry_html"):

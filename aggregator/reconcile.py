@@ -1,0 +1,115 @@
+"""Bring the state index in line with entry files a person edited or deleted by hand: a deleted
+file takes its entry out of the feeds, an edited one is read again (its front matter) and counts
+as updated. Files are compared by size and mtime first, so only changed ones are read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from aggregator.config import Config
+from aggregator.frontmatter import read
+from aggregator.state import State, StoredEntry
+from aggregator.store import text_hash
+
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass
+class ReconcileResult:
+    edited: int = 0
+    deleted: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def reread(entry: StoredEntry, text: str, tz: ZoneInfo, now: float) -> StoredEntry:
+    """The entry as its edited file now says; ValueError naming what is wrong."""
+    try:
+        meta, _ = read(text)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise ValueError(f"unreadable front matter ({str(exc).splitlines()[0]})") from None
+    title = meta.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError("front matter has no title")
+    date = meta.get("date")
+    if isinstance(date, str):
+        try:
+            date = datetime.strptime(date, DATE_FORMAT)
+        except ValueError:
+            raise ValueError(f'date {date!r} is not "YYYY-MM-DD HH:MM:SS"') from None
+    if not isinstance(date, datetime):
+        raise ValueError("front matter has no date")
+    stamp = (date if date.tzinfo else date.replace(tzinfo=tz)).timestamp()
+    summary = meta.get("summary")
+    langs = meta.get("lang")
+    lang = langs[0] if isinstance(langs, list) and langs else langs
+    tags = meta.get("tags")
+    return replace(
+        entry,
+        title=title.strip(),
+        date=stamp,
+        updated=now,
+        summary=summary if isinstance(summary, str) else "",
+        lang=lang if isinstance(lang, str) else entry.lang,
+        tags=tuple(str(t) for t in tags) if isinstance(tags, list) else entry.tags,
+        hash=text_hash(text),
+    )
+
+
+def reconcile(config: Config, state: State, now: float) -> ReconcileResult:
+    """Drop entries whose file is gone, re-read entries whose file changed by hand."""
+    tz = ZoneInfo(config.site.timezone)
+    result = ReconcileResult()
+    with state.transaction():
+        for entry_id, rel, digest, checked, size, mtime in state.entry_files():
+            path = config.site.feeds_dir / rel
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                state.delete_entry(entry_id)
+                result.deleted += 1
+                continue
+            except OSError as exc:
+                result.problems.append(f"{path}: cannot read the entry ({exc.strerror})")
+                continue
+            if checked == digest and (stat.st_size, stat.st_mtime_ns) == (size, mtime):
+                continue
+            fresh = _check(state, entry_id, path, digest, tz, now, result)
+            if fresh is not None:
+                state.save_entry_file(entry_id, fresh, stat.st_size, stat.st_mtime_ns)
+        state.drop_orphans()
+    return result
+
+
+def _check(
+    state: State,
+    entry_id: str,
+    path: Path,
+    digest: str,
+    tz: ZoneInfo,
+    now: float,
+    result: ReconcileResult,
+) -> str | None:
+    """The file's hash once the index agrees with it, None when it cannot be used."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        result.problems.append(f"{path}: cannot read the entry ({exc})")
+        return None
+    fresh = text_hash(text)
+    if fresh == digest:
+        return fresh
+    entry = state.entry(entry_id)
+    if entry is None:
+        return None
+    try:
+        state.revise_entry(reread(entry, text, tz, now))
+    except ValueError as exc:
+        result.problems.append(f"{path}: {exc}; the entry stays as it was")
+        return None
+    result.edited += 1
+    return fresh

@@ -1,0 +1,226 @@
+"""Publishing from the state db: valid feeds by the schema and the W3C validator's rules in every
+format, stable ids, `updated` that moves only with the content, only the touched feeds rewritten,
+stale feeds removed, discovery files, the HTML cache."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import feedparser
+
+from aggregator.config import Config
+from aggregator.opml import parse_opml
+from aggregator.publish import feed_path, publish, tag_slug
+from aggregator.state import State
+from tests.feedcheck import ATOM, check_atom, check_json_feed, check_rss
+from tests.helpers import snapshot, validate_atom
+from tests.seed import BASE_TIME, add_entry, edit_entry, project
+
+BASE = "http://127.0.0.1:8080/"
+CHECKS = {".xml": check_atom, ".rss": check_rss, ".json": check_json_feed}
+
+
+def check_output(config: Config) -> None:
+    """Every published feed validates and breaks none of the validator's rules."""
+    output = config.site.output_dir
+    for path in sorted(output.rglob("*")):
+        check = CHECKS.get(path.suffix)
+        if check:
+            url = config.site.base_url + path.relative_to(output).as_posix()
+            assert check(path.read_bytes(), url) == [], path
+    validate_atom(sorted(output.rglob("*.xml")))
+
+
+def entries_of(path: Path) -> dict[str, tuple[str, str]]:
+    """Entry id ⇒ (updated, title) of an Atom feed, in document order."""
+    root = ET.parse(path).getroot()
+    return {
+        e.findtext(f"{ATOM}id") or "": (
+            e.findtext(f"{ATOM}updated") or "",
+            e.findtext(f"{ATOM}title") or "",
+        )
+        for e in root.findall(f"{ATOM}entry")
+    }
+
+
+def changed_files(before: dict[Path, tuple[bytes, int]], root: Path) -> set[str]:
+    after = snapshot(root)
+    return {p.relative_to(root).as_posix() for p in after.keys() | before.keys()} - {
+        p.relative_to(root).as_posix() for p in after if after[p] == before.get(p)
+    }
+
+
+def test_hostile_entries_publish_clean_feeds_in_every_format(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE, 'formats = ["atom", "rss", "json"]\n')
+    now = BASE_TIME + 86400
+    with State(config.state_path) as state:
+        add_entry(
+            config,
+            state,
+            "a1",
+            title="<b>Bold</b> claims & AT&T &amp; more \x01\x85\ufffd",
+            body="Text\x02 with [a relative link](/rel) and ![an image](img.png) \ufdd0\n\n"
+            "| a | b |\n|---|--:|\n| 1 | 2 |\n\n<script>alert(1)</script>",
+            tags=("Tech News", "C++", "c"),
+            authors=("Ann \x07Author",),
+        )
+        add_entry(config, state, "a2", lang="english", tags=("c",))  # same second as a1
+        add_entry(config, state, "a3", date=BASE_TIME + 999999, first_seen=BASE_TIME)
+        add_entry(config, state, "a4", date=315532800.0, first_seen=BASE_TIME)  # 1980
+        add_entry(config, state, "a5", source="zh", lang="zh-CN", title="中文标题")
+        add_entry(config, state, "a6", link="https://例え.jp/パス?q=ü v", body="")
+        add_entry(config, state, "a7", source="zh", lang="zh-CN", updated=now)
+        result = publish(config, state, now)
+    assert result.problems == []
+    check_output(config)
+    all_feed = config.site.output_dir / "all.xml"
+    parsed = feedparser.parse(all_feed.read_bytes())
+    titles = {
+        e.id: html.unescape(e.title) if e.title_detail.type == "text/html" else e.title
+        for e in parsed.entries
+    }
+    assert len(titles) == 7
+    assert "<b>Bold</b> claims & AT&T &amp; more" in titles.values()
+    assert "https://xn--r8jz45g.jp/%E3%83%91%E3%82%B9?q=%C3%BC%20v" in all_feed.read_text()
+    assert "<script" not in all_feed.read_text().replace("&lt;script&gt;", "")
+    tags = {p.name for p in (config.site.output_dir / "tags").glob("*.xml")}
+    assert {"src.xml", "zh.xml", "c.xml", f"{tag_slug('C++')}.xml"} <= tags
+    assert tag_slug("C++") != "c" and tag_slug("Tech News").startswith("tech-news-")
+
+
+def test_feed_metadata_and_newest_entries_first(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE, "entries_per_feed = 3\n")
+    with State(config.state_path) as state:
+        for n in range(5):
+            add_entry(config, state, f"e{n}", date=BASE_TIME + n * 60, tags=("news",))
+        publish(config, state)
+    root = ET.parse(config.site.output_dir / "tags" / "news.xml").getroot()
+    entries = root.findall(f"{ATOM}entry")
+    assert [e.findtext(f"{ATOM}title") for e in entries] == ["Entry e4", "Entry e3", "Entry e2"]
+    assert root.findtext(f"{ATOM}updated") == entries[0].findtext(f"{ATOM}updated")
+    assert root.findtext(f"{ATOM}updated", "").startswith("2026-09-21T")
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
+    links = {link.get("rel"): link.get("href") for link in root.findall(f"{ATOM}link")}
+    assert links == {"self": BASE + "tags/news.xml", "alternate": BASE}
+    assert root.findtext(f"{ATOM}title") == "Test digest — news"
+    check_output(config)
+
+
+def test_second_publish_touches_nothing(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE, 'formats = ["atom", "rss", "json"]\n')
+    with State(config.state_path) as state:
+        for n in range(6):
+            add_entry(config, state, f"e{n}", source=f"s{n % 2}", tags=(f"t{n % 3}",))
+        publish(config, state)
+        before = snapshot(config.site.output_dir)
+        time.sleep(0.02)
+        result = publish(config, state)
+    assert result.written == [] and result.removed == []
+    assert snapshot(config.site.output_dir) == before
+
+
+def test_changed_entry_rewrites_only_its_feeds_and_keeps_its_id(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE)
+    output = config.site.output_dir
+    with State(config.state_path) as state:
+        entries = [
+            add_entry(config, state, f"e{n}", source=f"s{n}", date=BASE_TIME + n, tags=("t",))
+            for n in range(3)
+        ]
+        add_entry(config, state, "other", source="lone", date=BASE_TIME)
+        publish(config, state)
+        old = entries_of(output / "all.xml")
+        before = snapshot(output)
+        edit_entry(config, state, entries[1], "A corrected body.", BASE_TIME + 3600)
+        publish(config, state)
+    assert changed_files(before, output) == {"all.xml", "tags/s1.xml", "tags/t.xml"}
+    new = entries_of(output / "all.xml")
+    assert new.keys() == old.keys()
+    moved = {key for key in new if new[key] != old[key]}
+    assert len(moved) == 1 and new[moved.pop()][0].startswith("2026-09-21T15:13:20.")
+    assert "A corrected body." in (output / "tags" / "s1.xml").read_text()
+
+
+def test_new_source_rewrites_only_the_feeds_it_touches(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE)
+    output = config.site.output_dir
+    with State(config.state_path) as state:
+        add_entry(config, state, "a", source="alpha", tags=("science",))
+        add_entry(config, state, "b", source="beta", tags=("tech",))
+        publish(config, state)
+        before = snapshot(output)
+        add_entry(config, state, "g", source="gamma", tags=("science",), date=BASE_TIME + 60)
+        publish(config, state)
+    assert changed_files(before, output) == {
+        "all.xml",
+        "tags/gamma.xml",
+        "tags/science.xml",
+        "index.html",
+        "feeds.opml",
+    }
+
+
+def test_html_is_rendered_once_and_reused(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE)
+    with State(config.state_path) as state:
+        entry = add_entry(config, state, "e", body="First words.")
+        publish(config, state)
+        path = config.site.feeds_dir / entry.path
+        path.write_text(path.read_text().replace("First words.", "Sneaky words."))
+        for feed in config.site.output_dir.rglob("*.xml"):
+            feed.unlink()
+        publish(config, state)
+        assert "First words." in (config.site.output_dir / "all.xml").read_text()
+        edit_entry(config, state, entry, "Second words.", BASE_TIME + 60)
+        publish(config, state)
+    assert "Second words." in (config.site.output_dir / "all.xml").read_text()
+
+
+def test_feeds_of_vanished_tags_and_formats_are_removed(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE, 'formats = ["atom", "json"]\n')
+    output = config.site.output_dir
+    with State(config.state_path) as state:
+        add_entry(config, state, "keep", source="keep")
+        add_entry(config, state, "gone", source="gone")
+        publish(config, state)
+        assert (output / "tags" / "gone.json").exists()
+        with state.transaction():
+            state.delete_entry("gone")
+        result = publish(config, state)
+        assert not (output / "tags" / "gone.xml").exists()
+        assert not (output / "tags" / "gone.json").exists()
+        assert len(result.removed) == 2
+        assert "gone" not in (output / "index.html").read_text()
+        atom_only = project(tmp_path, BASE)
+        publish(atom_only, state)
+    assert sorted(p.name for p in output.rglob("*.json")) == []
+    assert (output / "tags" / "keep.xml").exists()
+
+
+def test_discovery_lists_every_feed(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE, 'formats = ["atom", "rss"]\n')
+    with State(config.state_path) as state:
+        add_entry(config, state, "a", source="alpha", tags=("x y",))
+        publish(config, state)
+    output = config.site.output_dir
+    feeds = {BASE + p.relative_to(output).as_posix() for p in output.rglob("*.xml")}
+    outlines = parse_opml((output / "feeds.opml").read_bytes())
+    assert {o.xml_url for o in outlines} == feeds
+    titles = {o.title for o in outlines}
+    assert titles == {"Test digest", "Test digest — alpha", "Test digest — x y"}
+    page = (output / "index.html").read_text()
+    for tag in (None, "alpha", "x y"):
+        assert f'href="{feed_path(tag)}"' in page and f'href="{feed_path(tag, "rss")}"' in page
+    assert '<link rel="alternate" type="application/atom+xml"' in page
+
+
+def test_empty_state_still_publishes_a_valid_feed(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE, 'formats = ["atom", "json"]\n')
+    with State(config.state_path) as state:
+        publish(config, state, BASE_TIME)
+    check_output(config)
+    assert json.loads((config.site.output_dir / "all.json").read_bytes())["items"] == []

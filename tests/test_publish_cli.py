@@ -1,0 +1,86 @@
+"""`aggregator publish` from feeds/ without fetching: entry files edited or deleted by hand show
+up in the feeds, a broken one is named and left as it was, and nothing else moves."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from aggregator.state import State
+from tests.feedcheck import ATOM, check_atom
+from tests.helpers import run_cli, snapshot
+from tests.seed import BASE_TIME, add_entry, project
+
+BASE = "http://127.0.0.1:8080/"
+
+
+def feed_entries(path: Path) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    """Entry title ⇒ (id, updated, categories)."""
+    root = ET.parse(path).getroot()
+    return {
+        e.findtext(f"{ATOM}title") or "": (
+            e.findtext(f"{ATOM}id") or "",
+            e.findtext(f"{ATOM}updated") or "",
+            tuple(c.get("term") or "" for c in e.findall(f"{ATOM}category")),
+        )
+        for e in root.findall(f"{ATOM}entry")
+    }
+
+
+def test_hand_edits_and_deletions_reach_the_feeds(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE)
+    with State(config.state_path) as state:
+        edited = add_entry(config, state, "edited", tags=("news",))
+        deleted = add_entry(config, state, "deleted", tags=("news",), date=BASE_TIME + 60)
+        add_entry(config, state, "kept", source="other", date=BASE_TIME + 120)
+    proc = run_cli("publish", "-c", str(config.path))
+    assert proc.returncode == 0, proc.stderr
+    output = config.site.output_dir
+    before = feed_entries(output / "all.xml")
+
+    path = config.site.feeds_dir / edited.path
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace('title: "Entry edited"', 'title: "Fixed by hand"').replace(
+            '  - "news"\n', '  - "news"\n  - "handpicked"\n'
+        ),
+        encoding="utf-8",
+    )
+    (config.site.feeds_dir / deleted.path).unlink()
+    proc = run_cli("publish", "-c", str(config.path))
+    assert proc.returncode == 0, proc.stderr
+    assert "1 entries edited and 1 deleted by hand" in proc.stderr
+
+    after = feed_entries(output / "all.xml")
+    assert set(after) == {"Fixed by hand", "Entry kept"}
+    assert after["Fixed by hand"][0] == before["Entry edited"][0]
+    assert after["Fixed by hand"][1] > before["Entry edited"][1]
+    assert after["Fixed by hand"][2] == ("src", "news", "handpicked")
+    assert after["Entry kept"] == before["Entry kept"]
+    assert set(feed_entries(output / "tags" / "handpicked.xml")) == {"Fixed by hand"}
+    assert set(feed_entries(output / "tags" / "news.xml")) == {"Fixed by hand"}
+    for feed in output.rglob("*.xml"):
+        url = BASE + feed.relative_to(output).as_posix()
+        assert check_atom(feed.read_bytes(), url) == []
+
+    settled = snapshot(output)
+    time.sleep(0.02)
+    proc = run_cli("publish", "-c", str(config.path))
+    assert proc.returncode == 0 and "0 files written" in proc.stderr
+    assert snapshot(output) == settled
+
+
+def test_broken_entry_file_is_named_and_left_as_it_was(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE)
+    with State(config.state_path) as state:
+        broken = add_entry(config, state, "broken", title="Fine title")
+        add_entry(config, state, "fine", source="other")
+    assert run_cli("publish", "-c", str(config.path)).returncode == 0
+    path = config.site.feeds_dir / broken.path
+    path.write_text(path.read_text().replace('date: "', 'date: "yesterday '), encoding="utf-8")
+    proc = run_cli("publish", "-c", str(config.path))
+    assert proc.returncode == 1
+    problem = [line for line in proc.stderr.splitlines() if str(path) in line]
+    assert len(problem) == 1 and "is not" in problem[0] and "stays as it was" in problem[0]
+    assert set(feed_entries(config.site.output_dir / "all.xml")) == {"Fine title", "Entry fine"}
