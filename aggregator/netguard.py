@@ -61,15 +61,16 @@ def _embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
 
 async def vetted_addresses(host: str, port: int, policy: Policy) -> list[str]:
     """Every address `host` resolves to, once all pass `policy`; raises Refused otherwise."""
+    bare = host.strip("[]")
     try:
-        literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
+        literal: IPAddress | None = ipaddress.ip_address(bare)
     except ValueError:
         literal = None
     if literal is not None:
         kind = policy(literal)
         if kind is not None:
-            raise Refused(f"refused: {literal} is {kind}")
-        return [str(literal)]
+            raise Refused(f"refused: {bare} is {kind}")
+        return [bare]
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:

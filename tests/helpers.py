@@ -79,8 +79,8 @@ Route = Callable[[BaseHTTPRequestHandler], None]
 
 
 @contextmanager
-def http_server(routes: dict[str, Route]) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 in a thread; yields its base URL."""
+def http_server(routes: dict[str, Route], host: str = "127.0.0.1") -> Iterator[str]:
+    """A real HTTP server on `host` (a loopback address) in a thread; yields its base URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -93,33 +93,44 @@ def http_server(routes: dict[str, Route]) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
 
 
 def serve_bytes(
-    body: bytes, content_type: str = "application/rss+xml", etag: str | None = None
+    body: bytes,
+    content_type: str = "application/rss+xml",
+    etag: str | None = None,
+    last_modified: str | None = None,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> Route:
-    """A route answering `body`, with 304 when the client sends the matching ETag."""
+    """A route answering `body` (with `headers`), and 304 when the client sends the matching
+    ETag or Last-Modified."""
 
     def route(handler: BaseHTTPRequestHandler) -> None:
-        if etag and handler.headers.get("If-None-Match") == etag:
+        validators = [("ETag", etag), ("Last-Modified", last_modified)]
+        if (etag and handler.headers.get("If-None-Match") == etag) or (
+            last_modified and handler.headers.get("If-Modified-Since") == last_modified
+        ):
             handler.send_response(304)
-            handler.send_header("ETag", etag)
+            for name, value in validators:
+                if value:
+                    handler.send_header(name, value)
             handler.end_headers()
             return
         handler.send_response(200)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(body)))
-        if etag:
-            handler.send_header("ETag", etag)
+        for name, value in [*validators, *headers]:
+            if value:
+                handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(body)
 
