@@ -90,6 +90,8 @@ def http_server(routes: dict[str, Route], host: str = "127.0.0.1") -> Iterator[s
                 return
             route(self)
 
+        do_POST = do_GET  # a route tells the two apart by `handler.command`
+
         def log_message(self, format: str, *args: object) -> None:
             pass
 
