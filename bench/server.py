@@ -85,6 +85,7 @@ class Catalog:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each response waits ~40 ms on delayed ACKs
     server: Server
 
     def do_GET(self) -> None:
