@@ -34,6 +34,7 @@ class ZlibDecoder(Decoder):
         self.wbits = wbits
         self.engine = zlib.decompressobj(wbits)
         self.started = False
+        self.produced = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         try:
@@ -41,6 +42,7 @@ class ZlibDecoder(Decoder):
                 piece = self._step(data)
                 data = self.engine.unconsumed_tail
                 if piece:
+                    self.produced = True
                     yield piece
         except zlib.error as exc:
             raise DecodeError(f"broken {self.name} encoding ({exc})") from None
@@ -62,6 +64,8 @@ class ZlibDecoder(Decoder):
             rest = self.engine.flush()
         except zlib.error as exc:
             raise DecodeError(f"broken {self.name} encoding ({exc})") from None
+        if not (rest or self.produced or self.engine.eof):
+            raise DecodeError(f"broken {self.name} encoding (truncated)")
         if rest:
             yield rest
 

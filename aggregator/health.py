@@ -173,7 +173,7 @@ def moved_notice(state: FeedState) -> str | None:
     if not state.moved_to:
         return None
     if state.moved_count >= defaults.MOVED_CONFIRMATIONS:
-        return f"moved to {state.moved_to}, update the config (the new URL is used meanwhile)"
+        return f"moved to {state.moved_to}, update the config (the new URL is used from now on)"
     return (
         f"moved to {state.moved_to}, update the config "
         f"(seen {state.moved_count} of {defaults.MOVED_CONFIRMATIONS} times before it is used)"
@@ -197,9 +197,10 @@ def describe_time(stamp: float) -> str:
 
 
 def describe_duration(seconds: float) -> str:
-    """`90 s`, `5 min`, `3 h`, `2 days`: the unit a person would say."""
-    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= 2 * size or (seconds >= size and round(seconds) % size == 0):
-            count = round(seconds / size)
-            return f"{count} {unit}s" if unit == "day" and count > 1 else f"{count} {unit}"
-    return f"{seconds:.0f} s"
+    """`90 s`, `5 min`, `2 h`, `7 days`: the largest unit a person would say."""
+    value, unit = round(seconds), "s"
+    for size, larger in ((60, "min"), (60, "h"), (24, "day")):
+        if value < 2 * size and (value < size or value % size):
+            break
+        value, unit = round(value / size), larger
+    return f"{value} days" if unit == "day" and value > 1 else f"{value} {unit}"

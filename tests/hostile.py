@@ -58,13 +58,26 @@ class Log:
         return wrapper
 
 
+class Switch:
+    """A route that answers as `current` does, changeable while the server runs."""
+
+    def __init__(self, current: Route) -> None:
+        self.current = current
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        self.current(handler)
+
+
 @contextmanager
 def hostile_server(
-    routes: dict[str, Route], closing: threading.Event, host: str = "127.0.0.1"
+    routes: dict[str, Route],
+    closing: threading.Event,
+    host: str = "127.0.0.1",
+    log: Log | None = None,
 ) -> Iterator[tuple[str, Log]]:
-    """Serve `routes`, logging each request; `closing` is set at the end to free stalled
-    routes."""
-    log = Log()
+    """Serve `routes`, logging each request (in `log`, which servers may share); `closing` is
+    set at the end to free stalled routes."""
+    log = log or Log()
     try:
         with http_server({p: log.recorded(r) for p, r in routes.items()}, host) as base:
             yield base, log

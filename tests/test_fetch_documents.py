@@ -1,0 +1,90 @@
+"""Hostile documents at the parser: entity bombs and external entities neither expand nor leak,
+a body naming a local file is not opened, and broken or non-feed bodies are named for what they
+are while recoverable feeds are salvaged."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from aggregator.defuse import EntityError, defuse
+from aggregator.parse import ParseError, parse_feed
+from tests.helpers import CORPORA, rss
+from tests.test_fetch import HTML_PAGE, ILLFORMED, LAUGHS, NO_ENTRIES, QUADRATIC, WRONG_ENCODING
+
+ITEM = (
+    b'<rss version="2.0"><channel><title>t</title><item><guid>1</guid><title>x</title>'
+    b"<description>%s</description></item></channel></rss>"
+)
+EXTERNAL = [
+    b'<!DOCTYPE rss [\n<!ENTITY xxe SYSTEM "file:///etc/passwd">\n]>\n',
+    b'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>',
+    b"<!DOCTYPE rss [<!ENTITY xxe SYSTEM 'file:///etc/passwd' >]>",
+    b'<!DOCTYPE rss [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>',
+    b'<!DOCTYPE rss [<!ENTITY xxe PUBLIC "-//x//y" "file:///etc/passwd">]>',
+    b'<!-- c --><!DOCTYPE rss SYSTEM "file:///etc/passwd" [<!ENTITY xxe SYSTEM "/etc/hosts">]>',
+]
+
+
+@pytest.mark.parametrize("doctype", EXTERNAL)
+def test_external_entities_never_load(doctype: bytes) -> None:
+    feed = parse_feed(b'<?xml version="1.0"?>' + doctype + ITEM % b"A &xxe; B")
+    text = feed.entries[0].content_html
+    assert "root:" not in text and "localhost" not in text
+    assert text.startswith("A ") and text.endswith(" B")
+
+
+def test_billion_laughs_does_not_expand() -> None:
+    for document in (LAUGHS, LAUGHS.replace(b"<!ENTITY", b"\n<!ENTITY")):
+        started = time.perf_counter()
+        feed = parse_feed(document)
+        assert time.perf_counter() - started < 1
+        assert "lollol" not in feed.entries[0].content_html
+
+
+def test_a_quadratic_blowup_is_refused_and_small_entities_still_work() -> None:
+    with pytest.raises(ParseError, match="entity bomb refused"):
+        parse_feed(QUADRATIC)
+    sample = CORPORA / "feedparser" / "wellformed" / "rss" / "entity_in_doctype.xml"
+    feed = parse_feed(sample.read_bytes())
+    assert feed.entries[0].guid == "tag:example.com,2006-05-04:/blog/"
+    assert defuse(ITEM) is ITEM
+    with pytest.raises(EntityError, match="unreadable DOCTYPE"):
+        defuse(b'<!DOCTYPE rss [<!ENTITY a "unterminated>' + ITEM)
+
+
+def test_a_body_naming_a_local_file_is_not_opened(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.xml"
+    secret.write_bytes(rss("Secret", [("s1", "SECRET")]))
+    with pytest.raises(ParseError, match="not a feed"):
+        parse_feed(str(secret).encode())
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "reason"),
+    [
+        (HTML_PAGE, "text/html", "not a feed (an HTML page)"),
+        (b"", "", "empty body"),
+        (b" \n\t ", "", "empty body"),
+        (NO_ENTRIES, "application/rss+xml", "feed has no entries"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "image/png", "not a feed"),
+    ],
+)
+def test_non_feeds_are_named(body: bytes, content_type: str, reason: str) -> None:
+    with pytest.raises(ParseError) as raised:
+        parse_feed(body, content_type)
+    assert str(raised.value).startswith(reason)
+
+
+def test_wrong_encodings_and_broken_markup_are_salvaged() -> None:
+    latin = parse_feed(WRONG_ENCODING, "application/rss+xml; charset=utf-8")
+    assert latin.entries[0].title == "Café crème brûlée"
+    gb = '<?xml version="1.0" encoding="gb2312"?>' + (ITEM % "科技新闻".encode("gb2312")).decode(
+        "latin-1"
+    )
+    assert parse_feed(gb.encode("latin-1"), "text/xml").entries[0].content_html == "科技新闻"
+    broken = parse_feed(ILLFORMED)
+    assert broken.entries[0].title == "Salvaged & saved"
+    assert "readable" in broken.entries[0].content_html

@@ -1,0 +1,280 @@
+"""The fetcher's rules, one cycle at a time against real servers on 127.0.0.x: the SSRF guard on
+every hop, limits per host and overall, moves, Retry-After, backoff, gone feeds, cache lifetimes,
+the User-Agent and the decoded size limit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import zlib
+from email.utils import formatdate
+from pathlib import Path
+
+import brotli  # type: ignore[import-untyped]
+import httpx
+import pytest
+
+from aggregator import defaults
+from aggregator.config import FeedConfig, FetchConfig, FrontMatterDefaults, load_config
+from aggregator.fetch import FetchError, default_user_agent, fetch_one
+from aggregator.models import Fetched
+from aggregator.netguard import IPAddress, make_transport
+from aggregator.pipeline import FeedOutcome, run_cycle
+from aggregator.state import FeedState, State
+from tests.helpers import make_project, serve_bytes
+from tests.hostile import Log, Switch, compressed, hostile_server, redirect, slow, status
+from tests.test_fetch import entries, fetch_config, good
+
+
+def cycle(config: Path, force: bool = False) -> dict[str, FeedOutcome]:
+    loaded = load_config(config)
+    return {o.name: o for o in run_cycle(loaded, loaded.feeds, force=force).outcomes}
+
+
+def stored(project: Path, name: str) -> FeedState:
+    with State(project / defaults.STATE_DB_NAME) as state:
+        return state.feed(name)
+
+
+def waits(state: FeedState) -> float:
+    """Seconds between the last attempt and the next due time."""
+    assert state.next_due is not None and state.last_attempt is not None
+    return state.next_due - state.last_attempt
+
+
+def fetch_through_guard(url: str, refuse: str) -> Fetched:
+    """One fetch with a guard that refuses only the address `refuse`."""
+
+    def policy(address: IPAddress) -> str | None:
+        return "off limits in this test" if str(address) == refuse else None
+
+    async def go() -> Fetched:
+        transport = make_transport(httpx.Limits(), policy)
+        async with httpx.AsyncClient(transport=transport) as client:
+            feed = FeedConfig(
+                name="probe", url=url, lang=None, tags=(), front=FrontMatterDefaults()
+            )
+            return await fetch_one(client, feed, FetchConfig(timeout=5), FeedState("probe"))
+
+    return asyncio.run(go())
+
+
+def test_every_redirect_hop_is_vetted_before_connecting() -> None:
+    closing = threading.Event()
+    inner_routes = {"/feed.xml": serve_bytes(good("inner"))}
+    with hostile_server(inner_routes, closing, host="127.0.0.2") as (inner, inner_log):
+        outer_routes = {
+            "/start.xml": redirect(f"{inner}/feed.xml"),
+            "/own.xml": serve_bytes(good("outer")),
+        }
+        with hostile_server(outer_routes, closing) as (outer, outer_log):
+            with pytest.raises(FetchError, match=r"refused: 127\.0\.0\.2 is off limits in this"):
+                fetch_through_guard(f"{outer}/start.xml", refuse="127.0.0.2")
+            port = outer.rsplit(":", 1)[1]
+            named = fetch_through_guard(f"http://localhost:{port}/own.xml", refuse="127.0.0.2")
+    assert named.body == good("outer")
+    assert outer_log.count("/start.xml") == 1
+    assert inner_log.hits == []
+
+
+def test_requests_are_bounded_per_host_and_overall(tmp_path: Path) -> None:
+    closing = threading.Event()
+    shared = Log()
+    names = [f"s{i}" for i in range(6)]
+    routes = {f"/{n}.xml": slow(good(n), 0.3) for n in names}
+    with (
+        hostile_server(routes, closing, "127.0.0.1", shared) as (one, _),
+        hostile_server(routes, closing, "127.0.0.2", shared) as (two, _),
+    ):
+        feeds = {n: f"{one}/{n}.xml" for n in names} | {f"{n}b": f"{two}/{n}.xml" for n in names}
+        per_host = make_project(tmp_path / "a", fetch_config("", feeds, "per_host = 2\n"))
+        assert all(o.ok for o in cycle(per_host).values())
+        assert shared.most_in_flight == 4
+        shared.most_in_flight = 0
+        overall = make_project(tmp_path / "b", fetch_config("", feeds, "concurrency = 3\n"))
+        assert all(o.ok for o in cycle(overall).values())
+        assert shared.most_in_flight == 3
+
+
+def test_a_permanent_move_is_reported_then_followed(tmp_path: Path) -> None:
+    closing = threading.Event()
+    routes = {
+        "/old.xml": redirect("/new.xml", 301),
+        "/new.xml": serve_bytes(good("moved")),
+        "/temp.xml": redirect("/elsewhere.xml", 307),
+        "/elsewhere.xml": serve_bytes(good("temp")),
+    }
+    with hostile_server(routes, closing) as (base, log):
+        config = make_project(
+            tmp_path, fetch_config(base, {"moved": "/old.xml", "temp": "/temp.xml"})
+        )
+        for run in range(1, defaults.MOVED_CONFIRMATIONS + 1):
+            outcomes = cycle(config)
+            notice = outcomes["moved"].notice or ""
+            assert notice.startswith(f"moved to {base}/new.xml, update the config"), notice
+            if run < defaults.MOVED_CONFIRMATIONS:
+                assert f"seen {run} of {defaults.MOVED_CONFIRMATIONS} times" in notice
+            assert outcomes["temp"].notice is None
+        assert log.count("/old.xml") == defaults.MOVED_CONFIRMATIONS
+        outcomes = cycle(config)
+        assert log.count("/old.xml") == defaults.MOVED_CONFIRMATIONS
+        assert log.count("/new.xml") == defaults.MOVED_CONFIRMATIONS + 1
+        assert "the new URL is used from now on" in (outcomes["moved"].notice or "")
+        assert stored(tmp_path, "temp").moved_to is None
+        config.write_text(config.read_text().replace("/old.xml", "/new.xml"), encoding="utf-8")
+        outcomes = cycle(config)
+    assert outcomes["moved"].ok and outcomes["moved"].notice is None
+    assert stored(tmp_path, "moved").moved_to is None
+    assert entries(tmp_path, "moved") and entries(tmp_path, "temp")
+
+
+def test_retry_after_holds_across_runs_unless_forced(tmp_path: Path) -> None:
+    closing = threading.Event()
+    routes = {
+        "/busy.xml": status(503, [("Retry-After", formatdate(time.time() + 7200, usegmt=True))]),
+        "/far.xml": status(429, [("Retry-After", str(30 * 86400))]),
+        "/fine.xml": serve_bytes(good("fine")),
+    }
+    feeds = {"busy": "/busy.xml", "far": "/far.xml", "fine": "/fine.xml"}
+    with hostile_server(routes, closing) as (base, log):
+        config = make_project(tmp_path, fetch_config(base, feeds))
+        first = cycle(config)
+        assert first["busy"].reason == "HTTP 503 Service Unavailable, asked to wait 2 h"
+        assert 7200 - 5 <= waits(stored(tmp_path, "busy")) <= 7200 + 5
+        assert waits(stored(tmp_path, "far")) == pytest.approx(defaults.RETRY_AFTER_CAP, abs=5)
+        second = cycle(config)
+        assert (log.count("/busy.xml"), log.count("/far.xml"), log.count("/fine.xml")) == (1, 1, 2)
+        assert (second["busy"].skipped or "").endswith(first["busy"].reason)
+        assert second["fine"].ok and not second["fine"].skipped
+        cycle(config, force=True)
+        assert (log.count("/busy.xml"), log.count("/far.xml")) == (2, 2)
+    assert entries(tmp_path, "fine")
+
+
+def test_failures_back_off_with_jitter_and_reset_on_success(tmp_path: Path) -> None:
+    closing = threading.Event()
+    flaky = Switch(status(500))
+    with hostile_server({"/flaky.xml": flaky}, closing) as (base, _):
+        config = make_project(tmp_path, fetch_config(base, {"flaky": "/flaky.xml"}))
+        for failures in range(1, 5):
+            assert cycle(config, force=True)["flaky"].reason == "HTTP 500 Internal Server Error"
+            state = stored(tmp_path, "flaky")
+            ceiling = min(defaults.BACKOFF_CAP, defaults.BACKOFF_BASE * 2 ** (failures - 1))
+            assert state.failures == failures
+            assert ceiling / 2 <= waits(state) <= ceiling
+        skipped = cycle(config)["flaky"].skipped or ""
+        assert skipped.endswith("after 4 failures in a row: HTTP 500 Internal Server Error")
+        flaky.current = serve_bytes(good("flaky"))
+        assert cycle(config, force=True)["flaky"].new == 2
+    state = stored(tmp_path, "flaky")
+    assert (state.failures, state.last_error, state.next_due) == (0, None, None)
+    assert state.last_success == state.last_attempt
+
+
+def test_a_gone_feed_is_tried_weekly_and_can_come_back(tmp_path: Path) -> None:
+    closing = threading.Event()
+    gone = Switch(status(410))
+    with hostile_server({"/gone.xml": gone}, closing) as (base, log):
+        config = make_project(tmp_path, fetch_config(base, {"gone": "/gone.xml"}))
+        assert cycle(config)["gone"].reason == "gone (HTTP 410), will retry weekly"
+        state = stored(tmp_path, "gone")
+        assert state.gone and waits(state) == defaults.GONE_RETRY
+        assert "gone (HTTP 410)" in (cycle(config)["gone"].skipped or "")
+        assert log.count("/gone.xml") == 1
+        gone.current = serve_bytes(good("gone"))
+        assert cycle(config, force=True)["gone"].ok
+    assert not stored(tmp_path, "gone").gone
+
+
+def test_cache_lifetimes_and_ttl_set_a_minimum_interval(tmp_path: Path) -> None:
+    closing = threading.Event()
+    now = time.time()
+    with_ttl = good("ttl").replace(b"<link>", b"<ttl>90</ttl><link>", 1)
+    routes = {
+        "/max-age.xml": serve_bytes(good("max-age"), headers=[("Cache-Control", "max-age=600")]),
+        "/expires.xml": serve_bytes(
+            good("expires"),
+            headers=[("Expires", formatdate(now + 1800, usegmt=True))],
+        ),
+        "/year.xml": serve_bytes(good("year"), headers=[("Cache-Control", "max-age=31536000")]),
+        "/no-cache.xml": serve_bytes(
+            good("no-cache"), headers=[("Cache-Control", "no-cache, max-age=600")]
+        ),
+        "/ttl.xml": serve_bytes(with_ttl, etag='"t1"'),
+    }
+    feeds = {path.strip("/").removesuffix(".xml"): path for path in routes}
+    with hostile_server(routes, closing) as (base, log):
+        config = make_project(tmp_path, fetch_config(base, feeds))
+        cycle(config)
+        assert waits(stored(tmp_path, "max-age")) == 600
+        assert 1800 - 5 <= waits(stored(tmp_path, "expires")) <= 1800 + 5
+        assert waits(stored(tmp_path, "year")) == defaults.FRESHNESS_CAP
+        assert waits(stored(tmp_path, "ttl")) == 90 * 60
+        assert stored(tmp_path, "no-cache").next_due is None
+        again = cycle(config)
+        assert [n for n, o in again.items() if not o.skipped] == ["no-cache"]
+        assert "still fresh" in (again["ttl"].skipped or "")
+        assert cycle(config, force=True)["ttl"].not_modified
+        assert log.last("/ttl.xml").headers.get("If-None-Match") == '"t1"'
+    assert waits(stored(tmp_path, "ttl")) == 90 * 60
+
+
+def test_user_agent_default_and_configured(tmp_path: Path) -> None:
+    closing = threading.Event()
+    with hostile_server({"/ua.xml": serve_bytes(good("ua"))}, closing) as (base, log):
+        config = make_project(tmp_path, fetch_config(base, {"ua": "/ua.xml"}))
+        cycle(config)
+        headers = log.last("/ua.xml").headers
+        assert headers["User-Agent"] == default_user_agent(defaults.SITE_BASE_URL)
+        assert headers["User-Agent"].startswith("aggregator/")
+        assert headers["Accept-Encoding"] == "gzip, deflate, br"
+        config.write_text(
+            fetch_config(base, {"ua": "/ua.xml"}, 'user_agent = "Planet/2.0"\n'), encoding="utf-8"
+        )
+        cycle(config)
+        assert log.last("/ua.xml").headers["User-Agent"] == "Planet/2.0"
+
+
+def test_size_limit_counts_decoded_bytes(tmp_path: Path) -> None:
+    closing = threading.Event()
+    padded = good("padded") + b"<!--" + b"x" * 5000 + b"-->"
+    raw_deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    routes = {
+        "/padded.xml": compressed(zlib.compress(padded, 9, wbits=31), "gzip"),
+        "/declared.xml": serve_bytes(padded),
+        "/gzip.xml": compressed(zlib.compress(good("gzip"), wbits=31), "gzip"),
+        "/deflate.xml": compressed(
+            raw_deflate.compress(good("deflate")) + raw_deflate.flush(), "deflate"
+        ),
+        "/br.xml": compressed(brotli.compress(good("br")), "br"),
+        "/broken.xml": compressed(
+            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 20, "gzip"
+        ),
+        "/truncated.xml": compressed(b"\x1f\x8b\x08", "gzip"),
+        "/odd.xml": compressed(good("odd"), "compress"),
+    }
+    feeds = {path.strip("/").removesuffix(".xml"): path for path in routes}
+    with hostile_server(routes, closing) as (base, _):
+        config = make_project(tmp_path, fetch_config(base, feeds, "max_bytes = 2000\n"))
+        outcomes = cycle(config)
+    assert len(zlib.compress(padded, 9, wbits=31)) < 2000 < len(padded)
+    assert outcomes["padded"].reason == "larger than 2000 bytes"
+    assert outcomes["declared"].reason == "larger than 2000 bytes"
+    assert (outcomes["broken"].reason or "").startswith("broken gzip encoding (")
+    assert outcomes["truncated"].reason == "broken gzip encoding (truncated)"
+    assert outcomes["odd"].reason == "unsupported Content-Encoding 'compress'"
+    for name in ("gzip", "deflate", "br"):
+        assert outcomes[name].new == 2, outcomes[name]
+
+
+def test_a_changed_url_starts_afresh(tmp_path: Path) -> None:
+    closing = threading.Event()
+    routes = {"/broken.xml": status(500), "/fixed.xml": serve_bytes(good("fixed"))}
+    with hostile_server(routes, closing) as (base, _):
+        config = make_project(tmp_path, fetch_config(base, {"feed": "/broken.xml"}))
+        assert not cycle(config)["feed"].ok
+        assert stored(tmp_path, "feed").next_due is not None
+        config.write_text(config.read_text().replace("/broken.xml", "/fixed.xml"), encoding="utf-8")
+        assert cycle(config)["feed"].new == 2
+    assert stored(tmp_path, "feed").url == f"{base}/fixed.xml"
