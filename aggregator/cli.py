@@ -210,8 +210,8 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     writes=True,
 )
 def cmd_add(config: Config, args: argparse.Namespace) -> int:
-    from aggregator.config_edit import NewFeed, add_feeds
     from aggregator.autodiscover import discover
+    from aggregator.config_edit import NewFeed, add_feeds
     from aggregator.feedlist import describe, name_from_title, unique_name, url_key
 
     found = discover(config, args.url)
