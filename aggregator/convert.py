@@ -79,7 +79,7 @@ def source_link(name: str, url: str) -> str:
 
 def entry_title(entry: EntryData, plain: str, link: str, fallback: str) -> str:
     """Plain one-line title; an untitled entry is named by its first words, else its link."""
-    title = html_to_text(entry.title) if entry.title_html else fold(entry.title)
+    title = markdown.plain_text(entry.title) if entry.title_html else fold(entry.title)
     return title or truncate_words(plain, UNTITLED_LENGTH) or link or fallback
 
 

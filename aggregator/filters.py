@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from aggregator.config import FeedConfig
+from aggregator.markdown import plain_text
 from aggregator.models import EntryData
-from aggregator.text import fold, html_to_text
+from aggregator.text import fold
 
 
 @lru_cache(maxsize=256)
@@ -20,8 +21,8 @@ def _compile(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 def entry_fields(entry: EntryData) -> tuple[str, ...]:
     """The texts a filter looks at: plain title, plain content, link, authors, categories."""
     return (
-        html_to_text(entry.title) if entry.title_html else fold(entry.title),
-        html_to_text(entry.content_html),
+        plain_text(entry.title) if entry.title_html else fold(entry.title),
+        plain_text(entry.content_html),
         entry.link or "",
         *entry.authors,
         *entry.categories,

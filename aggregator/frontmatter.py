@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import frontmatter
 
 _TAGS_BLOCK = re.compile(r"^tags:(?: \[\])?\n(?:  - .*\n)*", re.MULTILINE)
+_TITLE_LINE = re.compile(r"^title: .*$", re.MULTILINE)
+_DATE_LINE = re.compile(r'^date: "(\d{4}-\d{2}-\d{2})', re.MULTILINE)
 
 _ESCAPES = {
     "\\": "\\\\",
@@ -120,6 +122,17 @@ def with_tags(text: str, tags: Sequence[str]) -> str:
     """An entry file's text with the tags list of its front matter replaced."""
     block = "\n".join(_list("tags", tags)) + "\n"
     return _TAGS_BLOCK.sub(lambda _: block, text, count=1)
+
+
+def with_title(text: str, title: str) -> str:
+    """An entry file's text with the title of its front matter replaced."""
+    return _TITLE_LINE.sub(lambda _: f"title: {quote(title)}", text, count=1)
+
+
+def front_day(text: str) -> str:
+    """The `YYYY-MM-DD` of an entry file's date."""
+    match = _DATE_LINE.search(text)
+    return match.group(1) if match else ""
 
 
 def _list(key: str, values: Sequence[str]) -> list[str]:

@@ -9,6 +9,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import html_to_markdown
 import nh3
 
+from aggregator.text import fold, html_to_text
+
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 IMAGE_SCHEMES = frozenset({"http", "https"})
 URL_ATTRIBUTES = frozenset({"href", "src", "cite", "longdesc", "poster"})
@@ -46,6 +48,7 @@ _OPTIONS = html_to_markdown.ConversionOptions(
 _NBSP, _LT, _GT, _LBRACE, _STAR, _UNDER, _TICK, _LBRACK, _RBRACK, _AMP = (
     chr(c) for c in range(0xFDD0, 0xFDDA)
 )
+_WORD_HYPHEN, _WORD_UNDER, _DIGIT_DOT, _DEFINITION = (chr(c) for c in range(0xFDDA, 0xFDDE))
 _PLACEHOLDERS = re.compile("[\ufdd0-\ufdef]")
 _RESTORE = str.maketrans(
     {
@@ -59,12 +62,26 @@ _RESTORE = str.maketrans(
         _LBRACK: "\\[",
         _RBRACK: "\\]",
         _AMP: "\\&",
+        _WORD_HYPHEN: "-",
+        _WORD_UNDER: "_",
+        _DIGIT_DOT: ".",
+        _DEFINITION: ": ",  # Hugo's definition list syntax
     }
 )
-_TEXT_MARKS = {"&lt;": _LT, "&gt;": _GT, "{": _LBRACE, "&nbsp;": _NBSP, "\xa0": _NBSP}
+# inside a word, `-`, `_` and a decimal point mean nothing to Markdown: spare them escapes
+_TEXT_MARKS = {
+    "&lt;": _LT,
+    "&gt;": _GT,
+    "{": _LBRACE,
+    "&nbsp;": _NBSP,
+    "\xa0": _NBSP,
+    "-": _WORD_HYPHEN,
+    "_": _WORD_UNDER,
+    ".": _DIGIT_DOT,
+}
 _TITLE_MARKS = {"&lt;": _LT, "&gt;": _GT, "{": _LBRACE, "&amp;": _AMP}
 _ALT_MARKS = {**_TITLE_MARKS, "*": _STAR, "_": _UNDER, "`": _TICK, "[": _LBRACK, "]": _RBRACK}
-_TEXT_RE = re.compile("&lt;|&gt;|&nbsp;|[{\xa0]")
+_TEXT_RE = re.compile(r"&lt;|&gt;|&nbsp;|[{\xa0]|(?<=\w)[-_](?=\w)|(?<=\d)\.(?=\d)")
 _TITLE_RE = re.compile("&lt;|&gt;|&amp;|[{]")
 _ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
 
@@ -72,6 +89,7 @@ _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>")
 _ATTRIBUTE = re.compile(r'\s(alt|title)="([^"]*)"')
 _SRC = re.compile(r'\ssrc="([^"]*)"')
 _IFRAME = re.compile(r"<iframe\b([^>]*)>.*?</iframe>", re.DOTALL)
+_IMAGE_WITHOUT_SOURCE = re.compile(r'<img\b(?![^>]*\ssrc=")[^>]*>')
 _NOSCRIPT = re.compile(r"</?noscript\b[^>]*>", re.IGNORECASE)
 _LEADING_IMAGE = re.compile(
     r'^\s*(?:<(?:p|div|figure|a|span)\b[^>]*>\s*)*<img\b[^>]*?\bsrc="([^"]*)"[^>]*>\s*'
@@ -127,12 +145,19 @@ def sanitize(markup: str, base_url: str | None) -> str:
         link_rel=None,
         strip_comments=True,
     )
-    return _IFRAME.sub(_iframe_link, clean) if "<iframe" in clean else clean
+    if "<iframe" in clean:
+        clean = _IFRAME.sub(_iframe_link, clean)
+    return _IMAGE_WITHOUT_SOURCE.sub("", clean) if "<img" in clean else clean
 
 
 def _iframe_link(match: re.Match[str]) -> str:
     src = _SRC.search(match.group(1))
     return f'<a href="{src.group(1)}">{src.group(1)}</a>' if src else ""
+
+
+def plain_text(markup: str) -> str:
+    """The visible text of untrusted HTML (script and style content dropped), on one line."""
+    return html_to_text(nh3.clean(markup)) if "<" in markup or "&" in markup else fold(markup)
 
 
 def leading_image(clean: str) -> str | None:
@@ -190,13 +215,22 @@ def _mark(clean: str) -> str:
     out: list[str] = []
     pos = 0
     code = 0
+    definition = False
     for tag in _TAG.finditer(clean):
         text = clean[pos : tag.start()]
-        out.append(text.replace("&nbsp;", _NBSP) if code else _sub(_TEXT_RE, _TEXT_MARKS, text))
+        if code:
+            out.append(text.replace("&nbsp;", _NBSP))
+        elif text.strip():
+            out.append((_DEFINITION if definition else "") + _sub(_TEXT_RE, _TEXT_MARKS, text))
+            definition = False
+        else:
+            out.append(text)
         closing, name, attributes = tag.groups()
         name = name.lower()
         if name in CODE_TAGS:
             code = max(0, code - 1) if closing else code + 1
+        elif name == "dd":
+            definition = not closing
         if attributes and ("alt=" in attributes or "title=" in attributes):
             out.append(f"<{closing}{name}{_ATTRIBUTE.sub(_mark_attribute, attributes)}>")
         else:

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS entries (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_link_key ON entries(link_key);
+CREATE INDEX IF NOT EXISTS entries_title ON entries(title);
 CREATE TABLE IF NOT EXISTS identities (
     identity TEXT PRIMARY KEY,
     id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE
@@ -238,6 +239,13 @@ class State:
             "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
             [(tag, entry.id, entry.date) for tag in entry.tags],
         )
+
+    def title_taken(self, title: str, entry_id: str) -> bool:
+        """Whether another entry already has this title (Hugo keys menu entries by title)."""
+        row = self.db.execute(
+            "SELECT 1 FROM entries WHERE title = ? AND id != ? LIMIT 1", (title, entry_id)
+        ).fetchone()
+        return row is not None
 
     def add_identity(self, identity: str, entry_id: str) -> None:
         self.db.execute(

@@ -10,10 +10,12 @@ from datetime import datetime
 from pathlib import Path
 
 from aggregator.atomic import write_if_changed
-from aggregator.frontmatter import with_tags
+from aggregator.frontmatter import front_day, with_tags, with_title
 from aggregator.identity import slug
 from aggregator.models import Post
 from aggregator.state import State, StoredEntry
+
+MAX_TITLE_NUMBER = 100
 
 
 @dataclass
@@ -42,6 +44,8 @@ class StoreResult:
 
 
 def text_hash(text: str) -> str:
+    """The hash of an entry file's text, as stored in the state (publishing and reconciling
+    compare files against it)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -59,6 +63,24 @@ def merged_tags(
         if source != owner:
             merged.update(dict.fromkeys(tags))
     return tuple(merged)
+
+
+def unique_title(state: State, post: Post, entry_id: str) -> str:
+    """The post's title, or when another entry has it already, the title with the day, then
+    the source, then a number: Hugo keys each page's menu entry by title and warns on twins."""
+    title = post.title
+    candidates = [title, f"{title} ({front_day(post.text)})", f"{title} ({post.source})"]
+    candidates.extend(f"{title} ({number})" for number in range(2, MAX_TITLE_NUMBER))
+    for candidate in candidates:
+        if not state.title_taken(candidate, entry_id):
+            return candidate
+    return f"{title} ({entry_id})"
+
+
+def _own_text(post: Post, title: str, tags: tuple[str, ...]) -> str:
+    """The post's file text with the title and tags the store settled on."""
+    text = post.text if title == post.title else with_title(post.text, title)
+    return text if tags == post.tags else with_tags(text, tags)
 
 
 def store_posts(state: State, feeds_dir: Path, posts: Iterable[Post], now: datetime) -> StoreResult:
@@ -87,13 +109,15 @@ def _store_new(
     state: State, feeds_dir: Path, post: Post, stamp: float, result: StoreResult
 ) -> None:
     path = entry_path(post.source, post.entry_id)
-    write_if_changed(feeds_dir / path, post.text.encode("utf-8"))
+    title = unique_title(state, post, post.entry_id)
+    text = _own_text(post, title, post.tags)
+    write_if_changed(feeds_dir / path, text.encode("utf-8"))
     stored = StoredEntry(
         id=post.entry_id,
         source=post.source,
         path=path,
         link_key=post.link_key,
-        title=post.title,
+        title=title,
         link=post.link,
         date=post.date.timestamp(),
         updated=post.date.timestamp(),
@@ -102,7 +126,7 @@ def _store_new(
         lang=post.lang,
         authors=post.authors,
         tags=post.tags,
-        hash=text_hash(post.text),
+        hash=text_hash(text),
     )
     state.save_entry(stored, post.identity)
     state.save_source_tags(stored.id, post.source, post.tags, stamp)
@@ -117,20 +141,21 @@ def _update(
     stamp: float,
     result: StoreResult,
 ) -> None:
-    """The owning source's post: rewrite the file when its content or merged tags changed."""
+    """The owning source's post: rewrite the file when its text (with the merged tags) changed."""
     by_source = {**state.source_tags(existing.id), post.source: post.tags}
     tags = merged_tags(post.source, post.tags, by_source)
-    digest = text_hash(post.text)
+    title = unique_title(state, post, existing.id)
+    text = _own_text(post, title, tags)
+    digest = text_hash(text)
     target = feeds_dir / existing.path
-    if digest == existing.hash and tags == existing.tags and target.exists():
+    if digest == existing.hash and target.exists():
         state.add_identity(post.identity, existing.id)
         return
-    text = post.text if tags == post.tags else with_tags(post.text, tags)
     write_if_changed(target, text.encode("utf-8"))
     stored = replace(
         existing,
         link_key=post.link_key,
-        title=post.title,
+        title=title,
         link=post.link,
         date=post.date.timestamp(),
         updated=stamp,
@@ -163,7 +188,8 @@ def _add_source(
     target = feeds_dir / existing.path
     if tags == existing.tags or not target.exists():
         return
-    write_if_changed(target, with_tags(target.read_text(encoding="utf-8"), tags).encode("utf-8"))
-    stored = replace(existing, tags=tags, updated=stamp)
+    text = with_tags(target.read_text(encoding="utf-8"), tags)
+    write_if_changed(target, text.encode("utf-8"))
+    stored = replace(existing, tags=tags, updated=stamp, hash=text_hash(text))
     state.save_entry(stored, post.identity)
     result.count(existing, stored)

@@ -1,0 +1,180 @@
+"""Sanitizing and Markdown escaping: only safe URLs survive, no raw HTML and nothing executable
+reaches the body, and text that looks like Markdown or Hugo syntax stays text."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator.markdown import (
+    IMAGE_SCHEMES,
+    LINK_SCHEMES,
+    WORD_JOINER,
+    absolute_url,
+    defuse_hugo,
+    sanitize,
+    to_markdown,
+)
+from tests.entrycheck import hugo_calls, raw_html, unsafe_in
+
+BASE = "https://site.example/dir/page.html"
+
+
+def markdown_of(html: str) -> str:
+    return to_markdown(sanitize(html, BASE))
+
+
+@pytest.mark.parametrize(
+    ("url", "schemes", "expected"),
+    [
+        ("/a", LINK_SCHEMES, "https://site.example/a"),
+        ("b?x=1#f", LINK_SCHEMES, "https://site.example/dir/b?x=1#f"),
+        ("//cdn.example/c", IMAGE_SCHEMES, "https://cdn.example/c"),
+        ("mailto:me@example.org", LINK_SCHEMES, "mailto:me@example.org"),
+        ("mailto:me@example.org", IMAGE_SCHEMES, None),
+        ("javascript:alert(1)", LINK_SCHEMES, None),
+        (" JaVaScRiPt:alert(1)", LINK_SCHEMES, None),
+        ("java\nscript:alert(1)", LINK_SCHEMES, None),
+        ("vbscript:msgbox", LINK_SCHEMES, None),
+        ("data:image/png;base64,AAAA", IMAGE_SCHEMES, None),
+        ("https://x.example/?u=javascript:alert(1)", LINK_SCHEMES, None),
+        ("https://x.example/?u=javascript%3Aalert(1)", LINK_SCHEMES, None),
+        ("ftp://x.example/f", LINK_SCHEMES, None),
+        ("file:///etc/passwd", LINK_SCHEMES, None),
+        ("http://[bad", LINK_SCHEMES, None),
+        (
+            "https://x.example/a b{c}<d>|e",
+            LINK_SCHEMES,
+            "https://x.example/a%20b%7Bc%7D%3Cd%3E%7Ce",
+        ),
+        ("https://x.example/metadata:1", LINK_SCHEMES, "https://x.example/metadata:1"),
+    ],
+)
+def test_only_safe_absolute_urls(url: str, schemes: frozenset[str], expected: str | None) -> None:
+    assert absolute_url(url, BASE, schemes) == expected
+
+
+@pytest.mark.parametrize(
+    ("html", "markdown"),
+    [
+        ("<p>a<br>b</p>", "a\\\nb"),
+        ('<pre><code class="language-rust">fn x() {}</code></pre>', "```rust\nfn x() {}\n```"),
+        ('<pre class="lang-js"><code>x</code></pre>', "```js\nx\n```"),
+        ('<pre class="brush: python">y</pre>', "```python\ny\n```"),
+        ('<pre><code class="language-`evil`">z</code></pre>', "```\nz\n```"),
+        ("<dl><dt>Term</dt><dd>Meaning</dd></dl>", "Term\n\n: Meaning"),
+        (
+            '<figure><img src="f.png" alt="Fig"><figcaption>Cap</figcaption></figure>',
+            "![Fig](https://site.example/dir/f.png)\n\n*Cap*",
+        ),
+        ('<video src="v.mp4"></video>', "[video](https://site.example/dir/v.mp4)"),
+        ('<audio><source src="a.ogg"></audio>', "[audio](https://site.example/dir/a.ogg)"),
+        (
+            '<iframe src="https://player.example/e/1"><p>x</p></iframe>',
+            "[https://player.example/e/1](https://player.example/e/1)",
+        ),
+        ('<img src="ftp://x/y.png" alt="gone">text', "text"),
+        ('<img alt="no source">text', "text"),
+        (
+            '<img src="i.png" alt="a*b_c [d] `e` <f>">',
+            "![a\\*b\\_c \\[d\\] \\`e\\` &lt;f&gt;](https://site.example/dir/i.png)",
+        ),
+        (
+            '<a href="/x" title="say &quot;hi&quot; <b>">t</a>',
+            '[t](https://site.example/x "say \\"hi\\" &lt;b&gt;")',
+        ),
+        ("<p>a &lt;b&gt; c</p>", "a &lt;b&gt; c"),
+        ("<p>x&nbsp;&nbsp;y</p>", "x\xa0\xa0y"),
+        ("<noscript><p>fallback</p></noscript>", "fallback"),
+        ("<h2>T {.cls onclick=x}</h2>", "## T \\{.cls onclick\\=x}"),
+        ("<p>snake_case well-known 3.14 *star*</p>", "snake_case well-known 3.14 \\*star\\*"),
+    ],
+)
+def test_html_becomes_markdown_that_says_the_same(html: str, markdown: str) -> None:
+    assert markdown_of(html) == markdown
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{{< x >}}", "{{</* x */>}}"),
+        ("{{% y %}}", "{{%/* y */%}}"),
+        ("{{<x>}} {{% a %}}", "{{</*x*/>}} {{%/* a */%}}"),
+        ("{{< a {{< b >}}", "{{</* a {{< b */>}}"),
+        ("{{< open", f"{{{{{WORD_JOINER}< open"),
+        ("{{% open %}", f"{{{{{WORD_JOINER}% open %}}"),
+        ("{{</* already */>}}", "{{</*/* already */*/>}}"),
+        ("<!--more-->", f"<!--more-{WORD_JOINER}->"),
+        ("{{ .Title }} {< x >}", "{{ .Title }} {< x >}"),
+    ],
+)
+def test_shortcode_syntax_never_reaches_hugo_as_a_call(text: str, expected: str) -> None:
+    defused = defuse_hugo(text)
+    assert defused == expected
+    assert hugo_calls(defused) == []
+
+
+def hugo_visible(text: str) -> str:
+    """What Hugo shows for defused text: the literal form unwrapped, joiners invisible."""
+    return (
+        text.replace("{{</*", "{{<")
+        .replace("*/>}}", ">}}")
+        .replace("{{%/*", "{{%")
+        .replace("*/%}}", "%}}")
+        .replace(WORD_JOINER, "")
+    )
+
+
+@given(st.text(alphabet="{}<>%/* x\n`"))
+def test_defused_text_shows_the_same_and_calls_nothing(text: str) -> None:
+    defused = defuse_hugo(text)
+    assert hugo_calls(defused) == []
+    if "/*" not in text and "*/" not in text:
+        assert hugo_visible(defused) == text
+
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
+    '<img src=x onerror="alert(1)">',
+    '<a href="javascript:alert(1)">a</a>',
+    '<a href="&#106;avascript:alert(1)">b</a>',
+    '<a href="data:text/html,<script>alert(1)</script>">c</a>',
+    '<iframe src="javascript:alert(1)"></iframe>',
+    '<iframe src="https://ok.example/"><script>alert(1)</script></iframe>',
+    '<object data="x.swf"></object><embed src="x.swf">',
+    '<form action="https://evil.example"><input></form>',
+    '<svg onload="alert(1)"><circle/></svg>',
+    '<math><a xlink:href="javascript:alert(1)">m</a></math>',
+    "<style>body{background:url(javascript:alert(1))}</style>",
+    '<div style="background:url(javascript:alert(1))">d</div>',
+    '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    '<base href="javascript:alert(1)//">',
+    "<p>&lt;script&gt;text&lt;/script&gt;</p>",
+    "<p>{{< shortcode >}} {{% other %}}</p>",
+    "<code>{{< in code >}}</code>",
+    "<pre>{{% unclosed\n&lt;!--more--&gt;</pre>",
+    "<h1>Heading {onclick=alert(1)}</h1>",
+    "<p>*a* _b_ [c](d) ![e](f) `g` # h &lt;i&gt; |j| ~k~</p>",
+    "<ul><li>item<li>item two</ul>",
+    "<table><tr><td>cell|pipe</td></tr></table>",
+    "<blockquote>quote<p>para</blockquote>",
+    "<noscript><img src=x onerror=alert(1)></noscript>",
+    "<textarea><script>alert(1)</script></textarea>",
+    "<p>unclosed <b>bold <i>it",
+    "</p></div></code></pre>",
+    "<!-- comment <script>alert(1)</script> -->",
+    "<![CDATA[<script>alert(1)</script>]]>",
+    "<xmp><script>alert(1)</script></xmp>",
+    "<p>plain text</p>",
+]
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(HOSTILE), min_size=1, max_size=6))
+def test_hostile_html_yields_safe_markdown_without_raw_html(parts: list[str]) -> None:
+    markdown = markdown_of("".join(parts))
+    assert raw_html(markdown) == []
+    assert unsafe_in(markdown) == []
+    assert hugo_calls(markdown) == []

@@ -1,0 +1,236 @@
+"""Front matter and plain-text fields: any title round-trips through YAML, summaries never cut a
+character in half, dates always come out in FORMAT.md's layout, languages in BCP 47 case."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aggregator.config import FeedConfig, FrontMatterDefaults
+from aggregator.convert import convert_entry, entry_date, format_date
+from aggregator.frontmatter import FrontMatter, quote, read, render, with_tags, with_title
+from aggregator.language import normalize_lang
+from aggregator.models import EntryData, FeedData
+from aggregator.text import drop_controls, truncate, truncate_words
+from tests.entrycheck import FRONT_KEYS
+
+SOURCE = FeedConfig(
+    name="src", url="https://src.example/feed", lang=None, tags=("t",), front=FrontMatterDefaults()
+)
+FEED = FeedData(title="Feed", link="https://src.example/", language=None, entries=())
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def entry(**fields: object) -> EntryData:
+    values: dict[str, object] = {
+        "guid": "g",
+        "link": "https://src.example/a",
+        "title": "A title",
+        "content_html": "<p>Some body text.</p>",
+        "published": datetime(2026, 11, 1, tzinfo=UTC),
+        "updated": None,
+    }
+    values.update(fields)
+    return EntryData(**values)  # type: ignore[arg-type]
+
+
+def front(title: str) -> FrontMatter:
+    return FrontMatter(
+        title=title,
+        date="2026-11-01 00:00:00",
+        summary=title,
+        categories=("src",),
+        lang="en",
+        tags=("src", title or "x"),
+        thumbnail="",
+        comments=False,
+        authorbox=False,
+        pager=True,
+        toc=False,
+        mathjax=False,
+        sidebar="right",
+        widgets=("search",),
+    )
+
+
+@given(st.text())
+def test_any_string_round_trips_through_yaml(value: str) -> None:
+    without_surrogates = "".join(c for c in value if not 0xD800 <= ord(c) <= 0xDFFF)
+    assert yaml.safe_load(f"key: {quote(value)}") == {"key": without_surrogates}
+
+
+@given(st.text())
+def test_any_title_reads_back_from_the_entry_file(title: str) -> None:
+    meta, body = read(render(front(title)) + "Body\n")
+    clean = "".join(c for c in title if not 0xD800 <= ord(c) <= 0xDFFF)
+    assert list(meta) == FRONT_KEYS
+    assert meta["title"] == clean and meta["summary"] == clean
+    assert body == "Body"
+
+
+NASTY_TITLES = [
+    ("Re: colons: everywhere", "Re: colons: everywhere"),
+    ("\"double\" and 'single' quotes", "\"double\" and 'single' quotes"),
+    ("---", "---"),
+    ("line one\nline two\r\n---\nthree", "line one line two --- three"),
+    ("@handle", "@handle"),
+    ("* star", "* star"),
+    ("& anchor", "& anchor"),
+    ("! tag", "! tag"),
+    ("% percent", "% percent"),
+    ("`tick` | pipe > gt # hash", "`tick` | pipe > gt # hash"),
+    ("emoji 👍🏽 family 👨‍👩‍👧 flag 🇫🇷", "emoji 👍🏽 family 👨‍👩‍👧 flag 🇫🇷"),
+    ("bell\x07 null\x00 escape\x1b del\x7f c1\x9b end", "bell null escape del c1 end"),
+    ("tab\there", "tab here"),
+    ("yes", "yes"),
+    ("null", "null"),
+    ("1e3", "1e3"),
+    ("{{< shortcode >}}", "{{< shortcode >}}"),
+    ("\u2028line separator\u2029", "line separator"),
+    ("trailing backslash \\", "trailing backslash \\"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), NASTY_TITLES)
+def test_nasty_titles_are_plain_one_line_text(raw: str, expected: str) -> None:
+    post = convert_entry(entry(title=raw), FEED, SOURCE, UTC_ZONE, NOW)
+    meta, _ = read(post.text)
+    assert meta["title"] == expected == post.title
+    title_line = post.text.splitlines()[1]
+    assert title_line.startswith('title: "') and title_line.endswith('"')
+
+
+def test_html_title_is_decoded_and_stripped() -> None:
+    raw = "<b>Bold</b> &amp; <script>alert(1)</script>&lt;code&gt; &eacute;"
+    post = convert_entry(entry(title=raw, title_html=True), FEED, SOURCE, UTC_ZONE, NOW)
+    assert post.title == "Bold & <code> é"
+
+
+@pytest.mark.parametrize(
+    ("text", "length", "expected"),
+    [
+        ("short", 10, "short"),
+        ("exactly ten", 11, "exactly ten"),
+        ("cafe\u0301 au lait", 4, "cafe\u0301..."),
+        ("thumbs 👍🏽👍🏽", 8, "thumbs 👍🏽..."),
+        ("family 👨‍👩‍👧 photo", 8, "family 👨‍👩‍👧..."),
+        ("flags 🇫🇷🇩🇪", 7, "flags 🇫🇷..."),
+        ("한국어 텍스트", 3, "한국어..."),
+        ("नमस्ते दुनिया", 2, "नम..."),
+    ],
+)
+def test_summary_cuts_on_grapheme_boundaries(text: str, length: int, expected: str) -> None:
+    assert truncate(text, length) == expected
+
+
+def test_summary_comes_from_the_body_text_folded() -> None:
+    body = "<p>Hello   <b>world</b>,</p><p>this\nis 👍🏽 the body of a rather long entry.</p>"
+    source = replace(SOURCE, front=replace(SOURCE.front, summary_length=26))
+    post = convert_entry(entry(content_html=body), FEED, source, UTC_ZONE, NOW)
+    assert post.summary == "Hello world, this is 👍🏽 the..."
+
+
+def test_untitled_entries_are_named_by_their_first_words_else_their_link() -> None:
+    words = "<p>" + "word " * 30 + "</p>"
+    named = convert_entry(entry(title="", content_html=words), FEED, SOURCE, UTC_ZONE, NOW)
+    assert named.title == truncate_words("word " * 30, 60) and named.title.endswith("word...")
+    bare = convert_entry(entry(title="", content_html=""), FEED, SOURCE, UTC_ZONE, NOW)
+    assert bare.title == "https://src.example/a"
+    local = replace(SOURCE, local_path=Path("feed.xml"))
+    nothing = convert_entry(
+        entry(title=" ", content_html="", link=None), replace(FEED, link=None), local, UTC_ZONE, NOW
+    )
+    assert nothing.title == "src 2026-11-01 00:00:00"
+
+
+@pytest.mark.parametrize(
+    "claimed",
+    [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(103, 5, 6, 7, 8, 9, tzinfo=UTC),
+        datetime(1969, 12, 31, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2027, 1, 1, tzinfo=UTC),
+        None,
+    ],
+)
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_absurd_or_missing_dates_become_the_first_seen_time(
+    claimed: datetime | None, zone: str
+) -> None:
+    item = entry(published=claimed, updated=claimed)
+    assert entry_date(item, NOW) == NOW
+    post = convert_entry(item, FEED, SOURCE, ZoneInfo(zone), NOW)
+    assert read(post.text)[0]["date"] == format_date(NOW, ZoneInfo(zone))
+
+
+def test_updated_time_stands_in_for_a_missing_published_time() -> None:
+    updated = datetime(2026, 10, 1, 8, 30, tzinfo=UTC)
+    assert entry_date(entry(published=None, updated=updated), NOW) == updated
+    assert format_date(updated, ZoneInfo("Asia/Shanghai")) == "2026-10-01 16:30:00"
+
+
+@given(st.datetimes(timezones=st.timezones()))
+def test_any_claimed_date_gives_a_front_matter_date(claimed: datetime) -> None:
+    text = format_date(entry_date(entry(published=claimed), NOW), ZoneInfo("Asia/Shanghai"))
+    assert datetime.strptime(text, "%Y-%m-%d %H:%M:%S").year >= 1970
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("zh-cn", "zh-CN"),
+        ("ZH_TW", "zh-TW"),
+        ("zh-hant-tw", "zh-Hant-TW"),
+        ("en", "en"),
+        ("EN-us", "en-US"),
+        ("es-419", "es-419"),
+        ("sr-latn-rs", "sr-Latn-RS"),
+        ("de-CH-1996", "de-CH-1996"),
+        ("en-x-private", "en-x-private"),
+        ("x-klingon", "x-klingon"),
+        (" fr ", "fr"),
+        ("english", None),
+        ("", None),
+        ("en us", None),
+        ("123", None),
+        (None, None),
+    ],
+)
+def test_languages_are_normalised_to_bcp47_case(tag: str | None, expected: str | None) -> None:
+    assert normalize_lang(tag) == expected
+
+
+def test_language_precedence_config_entry_feed_default() -> None:
+    item = entry(language="fr-fr")
+    feed = replace(FEED, language="de-de")
+    assert convert_entry(item, feed, replace(SOURCE, lang="zh-cn"), UTC_ZONE, NOW).lang == "zh-CN"
+    assert convert_entry(item, feed, SOURCE, UTC_ZONE, NOW).lang == "fr-FR"
+    assert convert_entry(entry(), feed, SOURCE, UTC_ZONE, NOW).lang == "de-DE"
+    bad = replace(FEED, language="not a language")
+    ja = replace(SOURCE, front=replace(SOURCE.front, lang="ja"))
+    assert convert_entry(entry(), bad, ja, UTC_ZONE, NOW).lang == "ja"
+
+
+def test_control_characters_never_reach_the_file() -> None:
+    nasty = "<p>text\x00with\x08controls\x1f and \ufffe noncharacters</p>"
+    post = convert_entry(entry(content_html=nasty, title="t\x0bitle"), FEED, SOURCE, UTC_ZONE, NOW)
+    assert drop_controls(post.text) == post.text
+    assert "\n\ntextwithcontrols and noncharacters\n\n" in post.text
+
+
+def test_tags_and_title_of_a_file_can_be_replaced() -> None:
+    text = render(front("Old")) + "Body\n"
+    changed = with_title(with_tags(text, ["a", 'b "quoted"']), "New: title")
+    meta, body = read(changed)
+    assert meta["title"] == "New: title" and meta["tags"] == ["a", 'b "quoted"']
+    assert list(meta) == FRONT_KEYS and body == "Body"
+    assert with_tags(changed, ["src", "Old"]).replace("New: title", "Old") == text

@@ -1,0 +1,235 @@
+"""Stable identity through the real pipeline (local feed files, a real SQLite state, real
+folders): one file per article across guid changes and cross-posting, first-seen dates kept,
+unchanged files untouched, titles unique for Hugo, paths that feed data cannot steer."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from aggregator.config import load_config
+from aggregator.frontmatter import read
+from aggregator.identity import entry_id, entry_identity, link_key, slug
+from aggregator.pipeline import run_cycle
+from aggregator.state import State
+from aggregator.store import entry_path
+from tests.entrycheck import check_entry_file
+from tests.helpers import snapshot
+
+HEADER = '[site]\ntimezone = "UTC"\n'
+
+
+def rss(*items: str, link: str = "https://blog.example/") -> str:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>{link}</link>{''.join(items)}</channel></rss>"
+    )
+
+
+def item(
+    title: str,
+    link: str | None = None,
+    guid: str | None = None,
+    date: str | None = "Mon, 02 Nov 2026 10:00:00 GMT",
+    body: str = "Body text.",
+    extra: str = "",
+) -> str:
+    parts = [f"<title>{title}</title>"]
+    if link:
+        parts.append(f"<link>{link}</link>")
+    if guid:
+        parts.append(f'<guid isPermaLink="false">{guid}</guid>')
+    if date:
+        parts.append(f"<pubDate>{date}</pubDate>")
+    parts.append(f"<description>&lt;p&gt;{body}&lt;/p&gt;</description>{extra}")
+    return f"<item>{''.join(parts)}</item>"
+
+
+class Project:
+    """A folder with a config and feed files; `fetch()` runs one real cycle."""
+
+    def __init__(self, root: Path, feeds: dict[str, str], settings: str = "") -> None:
+        self.root = root
+        self.config_path = root / "config.toml"
+        tables = "".join(
+            f'\n[[feeds]]\nname = "{name}"\nurl = "{name}.xml"\n{setting}'
+            for name, setting in self._settings(feeds, settings)
+        )
+        self.config_path.write_text(HEADER + tables, encoding="utf-8")
+        for name, text in feeds.items():
+            self.write(name, text)
+
+    @staticmethod
+    def _settings(feeds: dict[str, str], settings: str) -> list[tuple[str, str]]:
+        lines = dict(line.split(":", 1) for line in settings.splitlines() if line)
+        return [(name, lines.get(name, "").replace("; ", "\n") + "\n") for name in feeds]
+
+    def write(self, name: str, text: str) -> None:
+        (self.root / f"{name}.xml").write_text(text, encoding="utf-8")
+
+    def fetch(self) -> None:
+        config = load_config(self.config_path)
+        report = run_cycle(config, config.feeds)
+        assert not report.failed, report.failed
+
+    def files(self) -> list[Path]:
+        return sorted((self.root / "feeds").rglob("*.md"))
+
+    def meta(self) -> list[dict[str, object]]:
+        return [check_entry_file(path) for path in self.files()]
+
+
+def test_guid_change_with_the_same_link_updates_the_same_file(tmp_path: Path) -> None:
+    project = Project(tmp_path, {"blog": rss(item("First", "https://blog.example/a", "g1"))})
+    project.fetch()
+    [path] = project.files()
+    project.write("blog", rss(item("First, edited", "https://blog.example/a?utm_source=x", "g2")))
+    project.fetch()
+    assert project.files() == [path]
+    assert read(path.read_text(encoding="utf-8"))[0]["title"] == "First, edited"
+
+
+def test_cross_posted_article_is_stored_once_with_both_sources_tags(tmp_path: Path) -> None:
+    project = Project(
+        tmp_path,
+        {
+            "alpha": rss(item("Shared story", "https://news.example/story?utm_source=a", "a1")),
+            "beta": rss(
+                item(
+                    "Shared story", "http://www.news.example/story/?fbclid=x&utm_medium=rss", "b7"
+                ),
+                link="https://beta.example/",
+            ),
+        },
+        'alpha:tags = ["one"]\nbeta:tags = ["two"]',
+    )
+    project.fetch()
+    [path] = project.files()
+    assert path.parent.name == "alpha"
+    assert project.meta()[0]["tags"] == ["alpha", "one", "beta", "two"]
+    with State(tmp_path / "aggregator-state.sqlite") as state:
+        assert set(state.tags()) == {"alpha", "one", "beta", "two"}
+        assert [e.path for e in state.newest("two", 10)] == [
+            path.relative_to(tmp_path / "feeds").as_posix()
+        ]
+    assert (tmp_path / "output" / "tags" / "two.xml").read_text(encoding="utf-8").count(
+        "Shared story"
+    ) == 1
+
+    before = snapshot(tmp_path / "feeds")
+    project.write(
+        "alpha", rss(item("Shared story", "https://news.example/story", "a1", body="New."))
+    )
+    project.fetch()
+    meta, body = read(path.read_text(encoding="utf-8"))
+    assert meta["tags"] == ["alpha", "one", "beta", "two"] and "New." in body
+    assert snapshot(tmp_path / "feeds").keys() == before.keys()
+
+
+def test_unchanged_entries_are_never_touched(tmp_path: Path) -> None:
+    items = [item(f"Post {n}", f"https://blog.example/{n}", f"g{n}") for n in range(3)]
+    project = Project(tmp_path, {"blog": rss(*items)})
+    project.fetch()
+    before = snapshot(tmp_path / "feeds")
+    time.sleep(0.05)
+    project.write("blog", rss(*reversed(items), link="https://blog.example/home"))
+    project.fetch()
+    assert snapshot(tmp_path / "feeds") == before
+
+
+def test_an_entry_without_a_date_keeps_its_first_seen_time(tmp_path: Path) -> None:
+    project = Project(
+        tmp_path, {"blog": rss(item("Undated", "https://blog.example/u", "u1", date=None))}
+    )
+    project.fetch()
+    [path] = project.files()
+    first = read(path.read_text(encoding="utf-8"))[0]["date"]
+    time.sleep(1.1)
+    project.write(
+        "blog",
+        rss(
+            item("Undated", "https://blog.example/u", "u2", date=None, body="Changed body."),
+            item("Another", "https://blog.example/v", "v1", date=None),
+        ),
+    )
+    project.fetch()
+    assert path in project.files() and len(project.files()) == 2
+    meta, body = read(path.read_text(encoding="utf-8"))
+    assert "Changed body." in body and meta["date"] == first
+
+
+def test_entries_sharing_a_link_in_one_feed_stay_apart(tmp_path: Path) -> None:
+    home = "https://blog.example/"
+    project = Project(
+        tmp_path,
+        {
+            "blog": rss(
+                item("One", home, "g1"),
+                item("Two", home, "g2"),
+                item("Three", "https://blog.example/same", "g3"),
+                item("Four", "https://blog.example/same", "g4"),
+                item("Five", "https://blog.example/nolink-a"),
+                item("Six", "https://blog.example/nolink-a"),
+            )
+        },
+    )
+    project.fetch()
+    assert sorted(str(m["title"]) for m in project.meta()) == [
+        "Five",
+        "Four",
+        "One",
+        "Six",
+        "Three",
+        "Two",
+    ]
+
+
+def test_identical_titles_are_told_apart_for_hugo(tmp_path: Path) -> None:
+    same = [item("Weekly links", f"https://blog.example/{n}", f"g{n}") for n in range(3)]
+    project = Project(
+        tmp_path,
+        {"blog": rss(*same), "other": rss(item("Weekly links", "https://other.example/1", "o1"))},
+    )
+    project.fetch()
+    assert sorted(str(m["title"]) for m in project.meta()) == [
+        "Weekly links",
+        "Weekly links (2026-11-02)",
+        "Weekly links (blog)",
+        "Weekly links (other)",
+    ]
+    before = snapshot(tmp_path / "feeds")
+    project.write("blog", rss(*same, item("New", "https://blog.example/new", "gn")))
+    project.fetch()
+    after = snapshot(tmp_path / "feeds")
+    assert {p: after[p] for p in before} == before
+
+
+def test_feed_data_cannot_steer_paths(tmp_path: Path) -> None:
+    evil = [
+        item("a", "https://x.example/../../etc/passwd", "../../../../etc/passwd"),
+        item("b", None, "/absolute/path\\..\\x"),
+        item("c", None, None),
+    ]
+    project = Project(tmp_path, {"blog": rss(*evil)})
+    project.fetch()
+    files = project.files()
+    assert len(files) == 3
+    for path in files:
+        assert path.parent == tmp_path / "feeds" / "blog"
+        assert re.fullmatch(r"[a-z0-9-]+", path.stem)
+    assert entry_path("../../x y", entry_id("guid\x00../\x00..")).startswith("x-y/")
+    for name in ("..", "../..", "/etc", "a\\b", "C:", "新闻", "", "-"):
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", slug(name)), name
+
+
+def test_identity_prefers_guid_then_link_then_title_and_date() -> None:
+    with_guid = entry_identity("src", "tag:g", "https://x.example/a", "T", "2026")
+    assert with_guid == entry_identity("src", "tag:g", "https://x.example/other", "U", None)
+    assert with_guid != entry_identity("other", "tag:g", "https://x.example/a", "T", "2026")
+    by_link = entry_identity("src", None, "https://www.x.example/a/?utm_campaign=z", "T", None)
+    assert by_link == entry_identity("elsewhere", None, "http://x.example/a", "U", "2020")
+    by_title = entry_identity("src", None, None, "T", "2026")
+    assert by_title != entry_identity("src", None, None, "T", "2025")
+    assert link_key("https://X.example:443/p?b=2&a=1&gclid=9#frag") == "//x.example/p?a=1&b=2"
+    assert link_key("javascript:alert(1)") is None
