@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 
 import brotli  # type: ignore[import-untyped]
 
-from tests.helpers import Route, http_server
+from tests.helpers import Route, http_server, serve_bytes
 
 BLOCK = 64 * 1024
 STALL_LIMIT = 60.0  # seconds a stalling route gives up by itself, whatever happens
@@ -142,20 +142,7 @@ def flood(size: int) -> Route:
 
 def compressed(body: bytes, encoding: str) -> Route:
     """`body`, already encoded, sent with its Content-Encoding and Content-Length."""
-    return status_with_body(body, [("Content-Encoding", encoding)])
-
-
-def status_with_body(body: bytes, headers: Sequence[tuple[str, str]], code: int = 200) -> Route:
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(code)
-        handler.send_header("Content-Type", "application/rss+xml")
-        for name, value in headers:
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    return route
+    return serve_bytes(body, headers=[("Content-Encoding", encoding)])
 
 
 @functools.cache
@@ -182,6 +169,6 @@ def slow(body: bytes, seconds: float) -> Route:
 
     def route(handler: BaseHTTPRequestHandler) -> None:
         time.sleep(seconds)
-        status_with_body(body, ())(handler)
+        serve_bytes(body)(handler)
 
     return route

@@ -21,7 +21,6 @@ from tests.hostile import (
     hostile_server,
     redirect,
     status,
-    status_with_body,
 )
 
 TIMEOUT = 2  # [fetch] timeout of these tests, seconds
@@ -132,7 +131,7 @@ def test_hostile_server_beside_good_feeds(tmp_path: Path) -> None:
         "/xxe.xml": serve_bytes(XXE),
         "/quadratic.xml": serve_bytes(QUADRATIC),
         "/scripted.xml": serve_bytes(SCRIPTED),
-        "/illformed.xml": status_with_body(ILLFORMED, ()),
+        "/illformed.xml": serve_bytes(ILLFORMED),
         "/path.xml": serve_bytes(str(secret).encode()),
     }
     failing = {
