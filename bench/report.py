@@ -100,6 +100,8 @@ class Results:
             name = f"warm {n} <= {WARM_VS_COLD:g} x cold {n}"
             add(Target(name, warm.seconds / cold.seconds, WARM_VS_COLD, "x"))
             add(Target(f"warm {n} writes no file", warm.counts["files_written"], 0, "files"))
+            asked = warm.counts["requests"]
+            add(Target(f"warm {n} asks for every feed", abs(asked - n), 0, "off"))
             for who in ("ours", "reader"):
                 got = self.figures[f"{who}.cold.{n}"].counts["entries"]
                 want = n * ENTRIES

@@ -89,7 +89,7 @@ def checked(run: Run, what: str) -> Run:
     return run
 
 
-def peer_run(peer: str, mode: str, workdir: Path, urls_file: Path) -> tuple[Run, dict[str, int]]:
+def peer_run(peer: str, mode: str, workdir: Path, urls_file: Path) -> tuple[Run, dict[str, float]]:
     run = checked(
         run_measured(module("bench.peers", peer, mode, str(workdir), str(urls_file)), cwd=REPO),
         f"{peer} {mode}",
@@ -113,7 +113,7 @@ def fetch_round(results: Results, server: FeedServer, feeds: int, workdir: Path)
             run, figures = peer_run(peer, mode, peer_dir, urls_file)
             log(f"{peer} {mode} {feeds}: {figures['seconds']:.2f} s")
             results.figure(f"{peer}.{mode}.{feeds}", f"{peer} {mode}").add(
-                figures["seconds"], run.peak_mb, entries=figures["entries"]
+                figures["seconds"], run.peak_mb, entries=int(figures["entries"])
             )
         shutil.rmtree(peer_dir)
     project = workdir / f"ours-{feeds}"
@@ -131,10 +131,14 @@ def fetch_round(results: Results, server: FeedServer, feeds: int, workdir: Path)
     before, served = mtimes(project / "feeds", project / "output"), server.stats()
     warm = checked(run_measured(command), f"aggregator fetch (warm, {feeds} feeds)")
     written = files_written(before, mtimes(project / "feeds", project / "output"))
-    bodies = server.stats()["ok"] - served["ok"]
+    answered = server.stats() - served
     log(f"ours warm {feeds}: {warm.seconds:.2f} s, {written} files written")
     results.figure(f"ours.warm.{feeds}", "ours warm").add(
-        warm.seconds, warm.peak_mb, files_written=written, bodies_served=bodies
+        warm.seconds,
+        warm.peak_mb,
+        files_written=written,
+        requests=answered["feeds"],
+        bodies_served=answered["ok"],
     )
     shutil.rmtree(project)
 

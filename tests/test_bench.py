@@ -55,7 +55,7 @@ def test_quick_benchmark_prints_every_figure(tmp_path: Path) -> None:
         for who in ("floor", "reader", "ours"):
             assert figures[f"{who}.cold.{n}"]["counts"]["entries"] == n * ENTRIES
         warm = figures[f"ours.warm.{n}"]
-        assert warm["counts"] == {"files_written": 0, "bodies_served": 0}
+        assert warm["counts"] == {"files_written": 0, "requests": n, "bodies_served": 0}
         assert warm["x_reader"] > 0 and warm["x_floor"] > 0
         assert figures[f"ours.cold.{n}"]["peak_mb"] > 10
     build = figures["ours.publish.build"]["counts"]
@@ -65,7 +65,7 @@ def test_quick_benchmark_prints_every_figure(tmp_path: Path) -> None:
     assert all(sample["fds"] > 0 and sample["rss_mb"] > 10 for sample in data["soak"])
 
     targets = data["targets"]
-    assert len(targets) == 2 + 4 * len(sizes) + (len(sizes) - 1) + 1
+    assert len(targets) == 2 + 5 * len(sizes) + (len(sizes) - 1) + 1
     for target in targets:
         verdict = "PASS" if target["passed"] else "FAIL"
         assert f"{verdict} {target['name']}: " in proc.stdout
