@@ -124,13 +124,14 @@ def convert_entry(
     date = format_date(when, tz)
     title = entry_title(entry, plain, link, f"{source.name} {date}")
     lang = entry_lang(entry, feed, source)
+    summary = truncate(plain, source.front.summary_length)
     tags = [source.name, *source.tags]
     if source.entry_categories:
         tags.extend(tag_slug(c) for c in entry.categories)
     front = FrontMatter(
         title=title,
         date=date,
-        summary=truncate(plain, source.front.summary_length),
+        summary=markdown.summary_text(summary),
         categories=(source.name,),
         lang=lang,
         tags=tuple(dict.fromkeys(t for t in tags if t)),
@@ -152,7 +153,7 @@ def convert_entry(
         title=title,
         link=link,
         date=when,
-        summary=front.summary,
+        summary=summary,
         lang=lang,
         tags=front.tags,
         authors=tuple(a for a in map(fold, entry.authors) if a),

@@ -99,6 +99,7 @@ _FIRST_IMAGE = re.compile(r'<img\b[^>]*?\bsrc="([^"]*)"')
 _CODE_LANGUAGE = re.compile(r"(?:^|\s)(?:language-|lang-|brush:\s*)([\w+#.-]{1,40})")
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f\"<>\\^`{|}]")
 _SCRIPT_URL = re.compile(r"(?<![a-z0-9])(?:java|vb|live)script:|(?<![a-z0-9])data:", re.IGNORECASE)
+_ENTITY_LIKE = re.compile(r"&(?=#?\w+;)")
 _HUGO_OPEN = re.compile(r"\{\{([<%])")
 _SUMMARY_DIVIDER = re.compile(r"<!--(\s*more\s*)-->", re.IGNORECASE)
 
@@ -158,6 +159,16 @@ def _iframe_link(match: re.Match[str]) -> str:
 def plain_text(markup: str) -> str:
     """The visible text of untrusted HTML (script and style content dropped), on one line."""
     return html_to_text(nh3.clean(markup)) if "<" in markup or "&" in markup else fold(markup)
+
+
+def summary_text(plain: str) -> str:
+    """Plain text as Hugo's Markdown rendering of a front-matter summary shows it: `<` and
+    what would read as an entity escaped (Hugo omits raw HTML, and warns)."""
+    return (
+        _ENTITY_LIKE.sub("&amp;", plain).replace("<", "&lt;")
+        if "<" in plain or "&" in plain
+        else plain
+    )
 
 
 def leading_image(clean: str) -> str | None:

