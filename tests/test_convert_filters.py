@@ -1,0 +1,92 @@
+"""Per-feed filters and entry categories: `include` / `exclude` regular expressions over title,
+content, link, author and categories; `entry_categories` adds an entry's own categories as
+slugged tags."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import FeedConfig, FrontMatterDefaults, load_config
+from aggregator.filters import wanted
+from aggregator.models import EntryData
+from aggregator.pipeline import run_cycle
+from tests.entrycheck import check_entry_file
+
+SOURCE = FeedConfig(
+    name="f", url="https://f.example/", lang=None, tags=(), front=FrontMatterDefaults()
+)
+ENTRY = EntryData(
+    guid="1",
+    link="https://f.example/posts/rust-release",
+    title="Rust 1.90 <b>released</b>",
+    title_html=True,
+    content_html="<p>The compiler got faster.</p><script>sponsored()</script>",
+    published=None,
+    updated=None,
+    authors=("Ferris Crab",),
+    categories=("Programming", "News"),
+)
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude", "kept"),
+    [
+        ((), (), True),
+        (("rust",), (), True),
+        (("^Rust 1\\.90 released$",), (), True),
+        (("FASTER",), (), True),
+        (("/posts/rust-",), (), True),
+        (("ferris",), (), True),
+        (("^news$",), (), True),
+        (("python",), (), False),
+        (("python", "compiler"), (), True),
+        ((), ("programming",), False),
+        ((), ("sponsored",), True),
+        ((), ("<b>",), True),
+        (("rust",), ("crab",), False),
+        ((), ("golang",), True),
+    ],
+)
+def test_include_and_exclude_search_every_field(
+    include: tuple[str, ...], exclude: tuple[str, ...], kept: bool
+) -> None:
+    assert wanted(ENTRY, replace(SOURCE, include=include, exclude=exclude)) is kept
+
+
+def test_filters_and_entry_categories_through_the_pipeline(tmp_path: Path) -> None:
+    items = [
+        ("Rust news", "Rust", "<p>a</p>"),
+        ("Go news", "Golang", "<p>b</p>"),
+        ("Rust ad", "Rust", "<p>Sponsored content</p>"),
+        ("Weekly", "科技 新闻", "<p>c</p>"),
+    ]
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>'
+        "<link>https://f.example/</link>"
+        + "".join(
+            f"<item><title>{t}</title><link>https://f.example/{n}</link><guid>{n}</guid>"
+            f"<category>{c}</category><category>Machine Learning</category>"
+            f"<description><![CDATA[{b}]]></description></item>"
+            for n, (t, c, b) in enumerate(items)
+        )
+        + "</channel></rss>"
+    )
+    (tmp_path / "f.xml").write_text(feed, encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        '[[feeds]]\nname = "f"\nurl = "f.xml"\ntags = ["t"]\nentry_categories = true\n'
+        'include = ["rust", "weekly"]\nexclude = ["(?-i:Sponsored)"]\n',
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path / "config.toml")
+    assert not run_cycle(config, config.feeds).failed
+    metas = [check_entry_file(p) for p in sorted((tmp_path / "feeds").rglob("*.md"))]
+    by_title = {str(m["title"]): m["tags"] for m in metas}
+    assert by_title == {
+        "Rust news": ["f", "t", "rust", "machine-learning"],
+        "Weekly": ["f", "t", "科技-新闻", "machine-learning"],
+    }
+    published = {p.name for p in (tmp_path / "output" / "tags").glob("*.xml")}
+    assert {"rust.xml", "machine-learning.xml"} <= published
