@@ -125,16 +125,16 @@ def valid_lang(tag: str | None) -> str | None:
     return None
 
 
-def rfc3339(stamp: float, micro: int | None = None) -> str:
-    """An RFC 3339 UTC time, whole seconds, with `micro` microseconds when given."""
+def rfc3339(stamp: float, nanos: int | None = None) -> str:
+    """An RFC 3339 UTC time, whole seconds, with `nanos` nanoseconds when given."""
     text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(math.floor(stamp)))
-    return f"{text}.{micro:06d}Z" if micro is not None else f"{text}Z"
+    return f"{text}.{nanos:09d}Z" if nanos is not None else f"{text}Z"
 
 
 def tie_breaker(key: str) -> int:
-    """Microseconds derived from an entry's id: entries updated within the same second still
+    """Nanoseconds derived from an entry's id: entries updated within the same second still
     carry distinct, stable `updated` values (validators flag two entries with the same one)."""
-    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:4], "big") % 1_000_000
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % 1_000_000_000
 
 
 def settle_times(entry: StoredEntry) -> tuple[float | None, float]:
