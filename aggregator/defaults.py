@@ -42,5 +42,7 @@ STOP_POLL = 0.1  # seconds between checks for a stop request while fetching
 
 HUB_TIMEOUT = 10.0  # seconds for one WebSub ping to the hub
 HUB_BATCH = 100  # changed feed URLs per ping (hub.url repeated)
+PUBLISH_WRITERS = 8  # threads writing published files (their fsyncs overlap)
+PUBLISH_BACKLOG = 64  # feeds rendered ahead of the writers, at most
 SERVE_HOST = "127.0.0.1"  # `aggregator serve` listens here only
 SERVE_PORT = 8080  # when [site] base_url names no local port

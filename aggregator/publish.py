@@ -9,9 +9,11 @@ import re
 import time
 import unicodedata
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aggregator import defaults
 from aggregator.atom import FeedMeta, atom_entry, atom_feed
 from aggregator.atomic import write_if_changed
 from aggregator.config import Config
@@ -96,7 +98,29 @@ def source_infos(config: Config, state: State) -> dict[str, SourceInfo]:
     return out
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A feed handed to the writer threads."""
+
+    rel: str
+    digest: str
+    url: str
+    written: Future[tuple[bool, int, int]]
+
+
+def _write(target: Path, data: bytes) -> tuple[bool, int, int]:
+    """Write `target` unless it holds `data` already: (written, size, mtime_ns)."""
+    written = write_if_changed(target, data)
+    stat = target.stat()
+    return written, stat.st_size, stat.st_mtime_ns
+
+
 class _Publisher:
+    """One publish. Feeds are rendered here and written by a few threads, so that their fsyncs
+    overlap (the disk commits them together: about eight times faster than one by one)."""
+
+    writers: ThreadPoolExecutor
+
     def __init__(self, config: Config, state: State, now: float) -> None:
         self.site = config.site
         self.state = state
@@ -112,10 +136,19 @@ class _Publisher:
             self.site.entries_per_feed,
         )
         self.items: dict[str, Item] = {}
+        self.pending: list[_Pending] = []
         self.new_html: list[tuple[str, str, str]] = []
         self.result = PublishResult()
 
     def run(self) -> PublishResult:
+        with ThreadPoolExecutor(defaults.PUBLISH_WRITERS) as self.writers:
+            try:
+                self._publish()
+            finally:
+                self._record()
+        return self.result
+
+    def _publish(self) -> None:
         previous = self.state.outputs()
         current: set[str] = set()
         listings: list[Listing] = []
@@ -132,9 +165,9 @@ class _Publisher:
         self._save_html()
         self._remove(set(previous) - current)
         self._discovery(listings)
+        self._record()
         if self.site.hub and self.result.changed_feeds:
             self.result.problems.extend(ping_hub(self.site.hub, self.result.changed_feeds))
-        return self.result
 
     def _digest(self, tag: str | None, rows: Sequence[tuple[object, ...]]) -> str:
         names = sorted({str(row[5]) for row in rows})
@@ -175,15 +208,23 @@ class _Publisher:
                 data = rss_feed(meta, items, max((i.updated for i in items), default=self.now))
             else:
                 data = json_feed(meta, items)
-            target = self.output / rel
-            if write_if_changed(target, data):
-                self.result.written.append(target)
-                self.result.changed_feeds.append(meta.self_url)
-            else:
-                self.result.unchanged += 1
-            stat = target.stat()
-            with self.state.transaction():
-                self.state.save_output(rel, digest, stat.st_size, stat.st_mtime_ns)
+            written = self.writers.submit(_write, self.output / rel, data)
+            self.pending.append(_Pending(rel, digest, meta.self_url, written))
+            if len(self.pending) >= defaults.PUBLISH_BACKLOG:
+                self._record()
+
+    def _record(self) -> None:
+        """Wait for the feeds being written and record what each was built from."""
+        with self.state.transaction():
+            for pending in self.pending:
+                written, size, mtime_ns = pending.written.result()
+                if written:
+                    self.result.written.append(self.output / pending.rel)
+                    self.result.changed_feeds.append(pending.url)
+                else:
+                    self.result.unchanged += 1
+                self.state.save_output(pending.rel, pending.digest, size, mtime_ns)
+        self.pending = []
 
     def _items(self, entries: list[StoredEntry]) -> list[Item]:
         missing = [e for e in entries if e.id not in self.items]
