@@ -208,7 +208,9 @@ def _settle(
     success = health.succeeded(previous, result, clock, feed.ttl_minutes, polled)
     with state.transaction():
         stored = store_posts(state, config.site.feeds_dir, posts, now)
-        state.save_feed(replace(success, body_hash=digest))
+        state.save_feed(
+            replace(success, body_hash=digest, title=feed.title or None, site_url=feed.link)
+        )
     total.merge(stored)
     return FeedOutcome(
         source.name,

@@ -78,6 +78,9 @@ def test_feed_reader_subscribed_across_runs(tmp_path: Path) -> None:
     )
     assert run_cli("fetch", "-c", str(config)).returncode == 0
     output = tmp_path / "output"
+    sources = (output / "all.xml").read_text()
+    assert "<title>Sample Science Notes</title>" in sources  # atom:source names the feed
+    assert 'href="https://science.example.org/"' in sources
     reader = make_reader(str(tmp_path / "reader.sqlite"))
     with serving(config, port):
         feeds = subscribed_feeds(base)
