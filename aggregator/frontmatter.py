@@ -8,6 +8,11 @@ from dataclasses import dataclass
 
 import frontmatter
 
+# characters YAML takes as they are inside double quotes (no quote, backslash, line breaks
+# or byte-order mark): most values need no escape at all
+_PLAIN = re.compile(
+    "[\x20\x21\x23-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*"
+)
 _TAGS_BLOCK = re.compile(r"^tags:(?: \[\])?\n(?:  - .*\n)*", re.MULTILINE)
 _TITLE_LINE = re.compile(r"^title: .*$", re.MULTILINE)
 _DATE_LINE = re.compile(r'^date: "(\d{4}-\d{2}-\d{2})', re.MULTILINE)
@@ -43,6 +48,8 @@ def _printable(code: int) -> bool:
 
 def quote(value: str) -> str:
     """A YAML double-quoted scalar that reads back as exactly `value`."""
+    if _PLAIN.fullmatch(value):
+        return f'"{value}"'
     out = ['"']
     for char in value:
         escaped = _ESCAPES.get(char)

@@ -8,6 +8,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import html_to_markdown
 import nh3
+from html_to_markdown import _html_to_markdown as _native
+from html_to_markdown.api import _to_rust_conversion_options
 
 from aggregator.text import fold, html_to_text
 
@@ -42,6 +44,8 @@ _OPTIONS = html_to_markdown.ConversionOptions(
     escape_underscores=True,
     escape_misc=True,
 )
+# converted once: the public convert() rebuilds the native options on every call (~0.3 ms)
+_NATIVE_OPTIONS = _to_rust_conversion_options(_OPTIONS)
 
 # Noncharacters stand in for text the converter would mangle or leave unsafe; they never occur
 # in real text (sanitize() removes any from the input) and pass through the converter untouched.
@@ -50,24 +54,22 @@ _NBSP, _LT, _GT, _LBRACE, _STAR, _UNDER, _TICK, _LBRACK, _RBRACK, _AMP = (
 )
 _WORD_HYPHEN, _WORD_UNDER, _DIGIT_DOT, _DEFINITION = (chr(c) for c in range(0xFDDA, 0xFDDE))
 _PLACEHOLDERS = re.compile("[\ufdd0-\ufdef]")
-_RESTORE = str.maketrans(
-    {
-        _NBSP: "\xa0",
-        _LT: "&lt;",
-        _GT: "&gt;",
-        _LBRACE: "\\{",
-        _STAR: "\\*",
-        _UNDER: "\\_",
-        _TICK: "\\`",
-        _LBRACK: "\\[",
-        _RBRACK: "\\]",
-        _AMP: "\\&",
-        _WORD_HYPHEN: "-",
-        _WORD_UNDER: "_",
-        _DIGIT_DOT: ".",
-        _DEFINITION: ": ",  # Hugo's definition list syntax
-    }
-)
+_RESTORE = {
+    _NBSP: "\xa0",
+    _LT: "&lt;",
+    _GT: "&gt;",
+    _LBRACE: "\\{",
+    _STAR: "\\*",
+    _UNDER: "\\_",
+    _TICK: "\\`",
+    _LBRACK: "\\[",
+    _RBRACK: "\\]",
+    _AMP: "\\&",
+    _WORD_HYPHEN: "-",
+    _WORD_UNDER: "_",
+    _DIGIT_DOT: ".",
+    _DEFINITION: ": ",  # Hugo's definition list syntax
+}
 # inside a word, `-`, `_` and a decimal point mean nothing to Markdown: spare them escapes
 _TEXT_MARKS = {
     "&lt;": _LT,
@@ -81,11 +83,23 @@ _TEXT_MARKS = {
 }
 _TITLE_MARKS = {"&lt;": _LT, "&gt;": _GT, "{": _LBRACE, "&amp;": _AMP}
 _ALT_MARKS = {**_TITLE_MARKS, "*": _STAR, "_": _UNDER, "`": _TICK, "[": _LBRACK, "]": _RBRACK}
-_TEXT_RE = re.compile(r"&lt;|&gt;|&nbsp;|[{\xa0]|(?<=\w)[-_](?=\w)|(?<=\d)\.(?=\d)")
 _TITLE_RE = re.compile("&lt;|&gt;|&amp;|[{]")
 _ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
 
-_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>")
+_MARK_TOKEN = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"  # a tag, else a character that needs a placeholder:
+    r"|&lt;|&gt;|&nbsp;|[{\xa0]|(?<=\w)[-_](?=\w)|(?<=\d)\.(?=\d)"
+)
+_DEFINITION_START = re.compile(r"<dd>(?:\s*<(?:p|div)>)*\s*")
+_CLEANER = nh3.Cleaner(
+    tags=_TAGS,
+    attributes=_ATTRIBUTES,
+    url_schemes=set(LINK_SCHEMES),
+    link_rel=None,
+    strip_comments=True,
+)
+_TAG_WITH_ATTRIBUTES = re.compile(r"<([a-z][a-z0-9]*)(\s[^>]*)>")
+_ATTRIBUTE_VALUE = re.compile(r'\s([a-z-]+)="([^"]*)"')
 _ATTRIBUTE = re.compile(r'\s(alt|title)="([^"]*)"')
 _SRC = re.compile(r'\ssrc="([^"]*)"')
 _IFRAME = re.compile(r"<iframe\b([^>]*)>.*?</iframe>", re.DOTALL)
@@ -126,25 +140,20 @@ def absolute_url(url: str, base: str | None, schemes: frozenset[str]) -> str | N
 def sanitize(markup: str, base_url: str | None) -> str:
     """Allowlisted HTML: absolute http(s)/mailto links, http(s) images, embeds made links."""
 
-    def keep(element: str, attribute: str, value: str) -> str | None:
-        if attribute in URL_ATTRIBUTES:
-            schemes = LINK_SCHEMES if attribute == "href" else IMAGE_SCHEMES
-            return absolute_url(value, base_url, schemes)
-        if attribute == "class":
-            match = _CODE_LANGUAGE.search(value)
-            return f"language-{match.group(1)}" if match else None
-        if attribute in ("alt", "title"):
-            return " ".join(value.split())
-        return value
+    def attribute(match: re.Match[str]) -> str:
+        key, value = match.groups()
+        if key in URL_ATTRIBUTES:
+            schemes = LINK_SCHEMES if key == "href" else IMAGE_SCHEMES
+            url = absolute_url(_unescape_attr(value), base_url, schemes)
+            return f' {key}="{url.replace("&", "&amp;")}"' if url else ""
+        if key == "class":
+            language = _CODE_LANGUAGE.search(value)
+            return f' class="language-{language.group(1)}"' if language else ""
+        return match.group()
 
-    clean = nh3.clean(
-        _NOSCRIPT.sub("", _PLACEHOLDERS.sub("", markup)),
-        tags=_TAGS,
-        attributes=_ATTRIBUTES,
-        url_schemes=set(LINK_SCHEMES),
-        attribute_filter=keep,
-        link_rel=None,
-        strip_comments=True,
+    clean = _CLEANER.clean(_NOSCRIPT.sub("", _PLACEHOLDERS.sub("", markup)))
+    clean = _TAG_WITH_ATTRIBUTES.sub(
+        lambda tag: f"<{tag.group(1)}{_ATTRIBUTE_VALUE.sub(attribute, tag.group(2))}>", clean
     )
     if "<iframe" in clean:
         clean = _IFRAME.sub(_iframe_link, clean)
@@ -191,8 +200,11 @@ def first_image(clean: str) -> str | None:
 def to_markdown(clean: str) -> str:
     """Markdown for sanitized HTML that renders the same text: Markdown syntax characters in
     the text escaped, `<` and `>` as entities, no shortcode call, no summary divider."""
-    converted = html_to_markdown.convert(_mark(clean), _OPTIONS).content or ""
-    return defuse_hugo(converted.translate(_RESTORE).strip())
+    converted = (
+        _native.convert(html=_mark(clean), options=_NATIVE_OPTIONS, visitor=None).content or ""
+    )
+    restored = _PLACEHOLDERS.sub(lambda m: _RESTORE[m.group()], converted)
+    return defuse_hugo(restored.strip())
 
 
 def defuse_hugo(text: str) -> str:
@@ -223,37 +235,30 @@ def defuse_hugo(text: str) -> str:
 def _mark(clean: str) -> str:
     """Put placeholders in the text outside code (and in alt/title attributes) so that the
     converter neither interprets nor half-escapes what needs escaping for Markdown and Hugo."""
-    out: list[str] = []
-    pos = 0
     code = 0
-    definition = False
-    for tag in _TAG.finditer(clean):
-        text = clean[pos : tag.start()]
-        if code:
-            out.append(text.replace("&nbsp;", _NBSP))
-        elif text.strip():
-            out.append((_DEFINITION if definition else "") + _sub(_TEXT_RE, _TEXT_MARKS, text))
-            definition = False
-        else:
-            out.append(text)
-        closing, name, attributes = tag.groups()
+
+    def token(match: re.Match[str]) -> str:
+        nonlocal code
+        closing, name, attributes = match.groups()
+        if name is None:  # a character of the text that needs a placeholder
+            text = match.group()
+            if code:
+                return _NBSP if text == "&nbsp;" else text
+            return _TEXT_MARKS[text]
         name = name.lower()
         if name in CODE_TAGS:
             code = max(0, code - 1) if closing else code + 1
-        elif name == "dd":
-            definition = not closing
         if attributes and ("alt=" in attributes or "title=" in attributes):
-            out.append(f"<{closing}{name}{_ATTRIBUTE.sub(_mark_attribute, attributes)}>")
-        else:
-            out.append(tag.group())
-        pos = tag.end()
-    rest = clean[pos:]
-    out.append(rest.replace("&nbsp;", _NBSP) if code else _sub(_TEXT_RE, _TEXT_MARKS, rest))
-    return "".join(out)
+            return f"<{closing}{name}{_ATTRIBUTE.sub(_mark_attribute, attributes)}>"
+        return match.group()
+
+    marked = _MARK_TOKEN.sub(token, clean)
+    return _DEFINITION_START.sub(rf"\g<0>{_DEFINITION}", marked) if "<dd>" in marked else marked
 
 
 def _mark_attribute(match: re.Match[str]) -> str:
     name, value = match.groups()
+    value = " ".join(value.split())
     if name == "alt":
         return f' alt="{_sub(_ALT_RE, _ALT_MARKS, value)}"'
     return f' title="{_sub(_TITLE_RE, _TITLE_MARKS, value)}"'

@@ -14,7 +14,6 @@ _TAG = re.compile(r"<[^>]*>")
 _BLOCK_TAG = re.compile(
     r"</?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|pre|table|tr|td|th|figure|figcaption|dd|dt|dl|"
     r"hr|section|article|header|footer|aside|details|summary)\b[^>]*>",
-    re.IGNORECASE,
 )
 _GRAPHEME = regex.compile(r"\X")
 
@@ -30,7 +29,8 @@ def fold(text: str) -> str:
 
 
 def html_to_text(markup: str) -> str:
-    """The readable text of an HTML fragment, blocks separated by a space, entities decoded."""
+    """The readable text of a sanitized HTML fragment (tag names in lower case, as nh3 writes
+    them), blocks separated by a space, entities decoded."""
     spaced = _BLOCK_TAG.sub(" ", markup)
     return fold(html.unescape(_TAG.sub("", spaced)))
 
