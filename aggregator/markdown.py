@@ -115,6 +115,8 @@ _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f\"<>\\^`{|}]")
 _SCRIPT_URL = re.compile(r"(?<![a-z0-9])(?:java|vb|live)script:|(?<![a-z0-9])data:", re.IGNORECASE)
 _ENTITY_LIKE = re.compile(r"&(?=#?\w+;)")
 _HUGO_OPEN = re.compile(r"\{\{([<%])")
+_HUGO_LITERAL = re.compile(r"\{\{([<%])/\*")
+_DEFUSED_DIVIDER = re.compile(f"<!--(\\s*more\\s*)-{WORD_JOINER}->", re.IGNORECASE)
 _SUMMARY_DIVIDER = re.compile(r"<!--(\s*more\s*)-->", re.IGNORECASE)
 
 
@@ -228,6 +230,27 @@ def defuse_hugo(text: str) -> str:
         else:
             out.append(f"{{{{{mark}/*{text[match.end() : end]}*/{closing}")
             pos = end + len(closing)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def hugo_shown(text: str) -> str:
+    """What a Hugo page shows for text defuse_hugo() wrote: the literal shortcode form unwrapped
+    as Hugo's lexer does, the word joiners gone. Renderers other than Hugo should get this."""
+    if WORD_JOINER in text:
+        text = text.replace("{{" + WORD_JOINER, "{{")
+        text = _DEFUSED_DIVIDER.sub(lambda m: f"<!--{m.group(1)}-->", text)
+    if "{{" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    while match := _HUGO_LITERAL.search(text, pos):
+        closing = "*/" + (">" if match.group(1) == "<" else "%") + "}}"
+        end = text.find(closing, match.end())
+        if end < 0:
+            break
+        out.append(text[pos : match.start() + 3] + text[match.end() : end] + closing[2:])
+        pos = end + len(closing)
     out.append(text[pos:])
     return "".join(out)
 
