@@ -31,6 +31,7 @@ BACKOFF_BASE = 300.0  # seconds after the first failure (half of it random), dou
 BACKOFF_CAP = 86400.0  # a failing feed is still tried at least once a day
 GONE_RETRY = 7 * 86400.0  # a feed that answered 410 Gone is tried again weekly
 ENTITY_EXPANSION_LIMIT = 1024 * 1024  # bytes a document's own entities may expand to
+ATTRIBUTE_LIMIT = 256  # attributes one element may carry (feedparser is quadratic in them)
 
 SCHEDULE_INTERVAL = "30m"
 

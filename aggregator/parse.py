@@ -10,7 +10,7 @@ from typing import Any
 
 import feedparser
 
-from aggregator.defuse import EntityError, defuse
+from aggregator.defuse import UnsafeDocument, defuse
 from aggregator.errors import AggregatorError
 from aggregator.jsonfeed import JsonFeedError, looks_like_json, parse_json_feed
 from aggregator.models import EntryData, FeedData
@@ -34,7 +34,7 @@ def parse_feed(body: bytes, content_type: str = "", url: str = "") -> FeedData:
             raise ParseError(str(error)) from None
     try:
         document = defuse(body)
-    except EntityError as refused:
+    except UnsafeDocument as refused:
         raise ParseError(str(refused)) from None
     headers = {"content-type": content_type} if content_type else {}
     # feedparser opens a bytes argument that names a file: give it a stream instead

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.defuse import EntityError, defuse
+from aggregator.defuse import UnsafeDocument, defuse
 from aggregator.parse import ParseError, parse_feed
 from tests.helpers import CORPORA, rss
 from tests.test_fetch import HTML_PAGE, ILLFORMED, LAUGHS, NO_ENTRIES, QUADRATIC, WRONG_ENCODING
@@ -51,8 +51,19 @@ def test_a_quadratic_blowup_is_refused_and_small_entities_still_work() -> None:
     feed = parse_feed(sample.read_bytes())
     assert feed.entries[0].guid == "tag:example.com,2006-05-04:/blog/"
     assert defuse(ITEM) is ITEM
-    with pytest.raises(EntityError, match="unreadable DOCTYPE"):
+    with pytest.raises(UnsafeDocument, match="unreadable DOCTYPE"):
         defuse(b'<!DOCTYPE rss [<!ENTITY a "unterminated>' + ITEM)
+
+
+def test_an_attribute_flood_is_refused_fast() -> None:
+    flood = b" ".join(b'a%d="1"' % i for i in range(100_000))
+    started = time.perf_counter()
+    with pytest.raises(ParseError, match="an element with more than 256 attributes"):
+        parse_feed(ITEM.replace(b"<item>", b"<item " + flood + b">"))
+    assert time.perf_counter() - started < 1
+    data_uri = b'<img src="data:image/png;base64,' + b"QUFB" * 5000 + b'=="/>'
+    wide = ITEM.replace(b"<title>x</title>", b"<title>x</title>" + data_uri)
+    assert parse_feed(wide).entries[0].title == "x"
 
 
 def test_a_body_naming_a_local_file_is_not_opened(tmp_path: Path) -> None:
