@@ -267,5 +267,8 @@ async def fetch_all(
                     return await fetch_one(client, feed, settings, state)
             except FeedError as exc:
                 return exc
+            except Exception as exc:  # an unforeseen failure of one feed must not stop the rest
+                detail = _one_line(f"{type(exc).__name__}: {exc}")
+                return FetchError(feed.name, f"unexpected error: {detail}")
 
         return list(await asyncio.gather(*(one(f) for f in feeds)))
