@@ -18,7 +18,6 @@ from aggregator.atom import FeedMeta, atom_entry, atom_feed
 from aggregator.atomic import write_if_changed
 from aggregator.config import Config
 from aggregator.discovery import INDEX, OPML, Listing, feeds_opml, index_html
-from aggregator.entryhtml import render_entry_html
 from aggregator.feeditems import (
     Item,
     SourceInfo,
@@ -39,6 +38,7 @@ TAGS_DIR = "tags"
 EXTENSIONS = {"atom": ".xml", "rss": ".rss", "json": ".json"}
 # Part of every feed's digest: bump it when the bytes a feed is rendered to change shape.
 RENDER_VERSION = 1
+PUBLISH_KEY = "publish_key"  # meta row: the site settings and sources of the last publish
 HTML_BATCH = 500
 _CLEAN_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _SLUG_LENGTH = 60
@@ -86,12 +86,12 @@ def source_infos(config: Config, state: State) -> dict[str, SourceInfo]:
     """Every known source: its feed's own title and site (when fetched), its http(s) URL."""
     configured = {f.name: f.url for f in config.feeds}
     out: dict[str, SourceInfo] = {}
-    for feed in state.feeds():
-        out[feed.name] = SourceInfo(
-            name=feed.name,
-            title=clean_text(fold(feed.title or "")) or feed.name,
-            feed_url=absolute_uri(configured.get(feed.name, feed.url)),
-            site_url=absolute_uri(feed.site_url),
+    for name, url, title, site_url in state.feed_sources():
+        out[name] = SourceInfo(
+            name=name,
+            title=clean_text(fold(title or "")) or name,
+            feed_url=absolute_uri(configured.get(name, url)),
+            site_url=absolute_uri(site_url),
         )
     for name, url in configured.items():
         out.setdefault(name, SourceInfo(name, name, absolute_uri(url), None))
@@ -127,9 +127,11 @@ class _Publisher:
         self.now = now
         self.output = config.site.output_dir
         self.base_url = absolute_uri(config.site.base_url) or config.site.base_url
-        self.page_lang = valid_lang(config.defaults.lang)
+        self.page_lang = config.defaults.lang
         self.sources = source_infos(config, state)
         self.site_key = (
+            RENDER_VERSION,
+            self.site.formats,
             self.site.title,
             self.base_url,
             self.site.hub,
@@ -149,34 +151,55 @@ class _Publisher:
         return self.result
 
     def _publish(self) -> None:
+        """Check the feeds of the tags whose entries changed since the last publish (all of them
+        when the site or its sources changed), and those whose file is not as it was written."""
         previous = self.state.outputs()
+        dirty = self.state.dirty_tags()
+        key = hashlib.sha256(repr((self.site_key, self.sources)).encode()).hexdigest()
+        check_all = self.state.meta(PUBLISH_KEY) != key
         current: set[str] = set()
         listings: list[Listing] = []
         for tag in [None, *self.state.tags()]:
-            rows = self.state.feed_fingerprint(tag, self.site.entries_per_feed)
-            digest = self._digest(tag, rows)
             paths = {fmt: feed_path(tag, fmt) for fmt in self.site.formats}
             current.update(paths.values())
             listings.append(Listing(feed_title(self.site.title, tag), tuple(paths.items())))
+            touched = check_all or (bool(dirty) if tag is None else tag in dirty)
+            if not touched and all(self._intact(rel, previous) for rel in paths.values()):
+                self.result.unchanged += len(paths)
+                continue
+            rows = self.state.feed_fingerprint(tag, self.site.entries_per_feed)
+            digest = self._digest(tag, rows)
             stale = [fmt for fmt, rel in paths.items() if not self._fresh(rel, previous, digest)]
             self.result.unchanged += len(paths) - len(stale)
             if stale:
                 self._build(tag, stale, digest)
         self._save_html()
         self._remove(set(previous) - current)
-        self._discovery(listings)
+        if check_all or dirty or not all((self.output / n).exists() for n in (INDEX, OPML)):
+            self._discovery(listings)
+        else:
+            self.result.unchanged += 2
         self._record()
+        with self.state.transaction():
+            self.state.clear_dirty_tags(dirty)
+            self.state.set_meta(PUBLISH_KEY, key)
         if self.site.hub and self.result.changed_feeds:
             self.result.problems.extend(ping_hub(self.site.hub, self.result.changed_feeds))
 
     def _digest(self, tag: str | None, rows: Sequence[tuple[object, ...]]) -> str:
-        names = sorted({str(row[5]) for row in rows})
-        payload = (RENDER_VERSION, self.site_key, tag, rows, [self.sources.get(n) for n in names])
+        names = sorted({str(row[0]) for row in rows})
+        payload = (self.site_key, tag, rows, [self.sources.get(n) for n in names])
         return hashlib.sha256(repr(payload).encode("utf-8", "surrogatepass")).hexdigest()
 
     def _fresh(self, rel: str, previous: dict[str, tuple[str, int, int]], digest: str) -> bool:
+        """Whether `rel` was built from `digest` and is still as it was written."""
         record = previous.get(rel)
-        if record is None or record[0] != digest:
+        return record is not None and record[0] == digest and self._intact(rel, previous)
+
+    def _intact(self, rel: str, previous: dict[str, tuple[str, int, int]]) -> bool:
+        """Whether `rel` is on disk as it was last written."""
+        record = previous.get(rel)
+        if record is None:
             return False
         try:
             stat = (self.output / rel).stat()
@@ -245,6 +268,8 @@ class _Publisher:
         except (OSError, UnicodeDecodeError) as exc:
             self.result.problems.append(f"{path}: cannot read the entry ({exc})")
             return ""
+        from aggregator.entryhtml import render_entry_html  # Markdown and nh3: cache misses only
+
         html = render_entry_html(text, entry.link or None)
         self.new_html.append((entry.id, entry.hash, html))
         if len(self.new_html) >= HTML_BATCH:
@@ -268,7 +293,7 @@ class _Publisher:
 
     def _discovery(self, listings: list[Listing]) -> None:
         files = {
-            INDEX: index_html(self.site.title, self.page_lang, listings),
+            INDEX: index_html(self.site.title, valid_lang(self.page_lang), listings),
             OPML: feeds_opml(self.site.title, self.base_url, listings),
         }
         for name, data in files.items():

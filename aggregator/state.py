@@ -86,6 +86,33 @@ CREATE TABLE IF NOT EXISTS outputs (
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- tags whose entries changed since the last publish, kept by triggers whoever writes (no OR
+-- IGNORE in them: an outer statement's conflict policy, such as an upsert's, overrides it)
+CREATE TABLE IF NOT EXISTS dirty_tags (
+    tag TEXT PRIMARY KEY
+);
+CREATE TRIGGER IF NOT EXISTS entry_tags_added AFTER INSERT ON entry_tags BEGIN
+    INSERT INTO dirty_tags (tag) SELECT NEW.tag
+    WHERE NOT EXISTS (SELECT 1 FROM dirty_tags WHERE tag = NEW.tag);
+END;
+CREATE TRIGGER IF NOT EXISTS entry_tags_removed AFTER DELETE ON entry_tags BEGIN
+    INSERT INTO dirty_tags (tag) SELECT OLD.tag
+    WHERE NOT EXISTS (SELECT 1 FROM dirty_tags WHERE tag = OLD.tag);
+END;
+CREATE TRIGGER IF NOT EXISTS entry_tags_changed AFTER UPDATE ON entry_tags BEGIN
+    INSERT INTO dirty_tags (tag) SELECT OLD.tag
+    WHERE NOT EXISTS (SELECT 1 FROM dirty_tags WHERE tag = OLD.tag);
+    INSERT INTO dirty_tags (tag) SELECT NEW.tag
+    WHERE NOT EXISTS (SELECT 1 FROM dirty_tags WHERE tag = NEW.tag);
+END;
+CREATE TRIGGER IF NOT EXISTS entries_changed AFTER UPDATE ON entries BEGIN
+    INSERT INTO dirty_tags (tag) SELECT DISTINCT tag FROM entry_tags
+    WHERE id = NEW.id AND tag NOT IN (SELECT tag FROM dirty_tags);
+END;
 """
 
 
@@ -297,8 +324,8 @@ class State:
     # publishing: what each published file was built from, rendered HTML, entry file stats
 
     def feed_fingerprint(self, tag: str | None, limit: int) -> list[tuple[object, ...]]:
-        """The fields of a feed's newest entries that its bytes depend on beyond the file hash."""
-        columns = "e.id, e.hash, e.updated, e.date, e.first_seen, e.source, e.authors, e.link"
+        """The raw rows of a feed's newest entries, source first: what its bytes depend on."""
+        columns = "e.source, " + ", ".join(f"e.{c}" for c in _ENTRY_COLUMNS)
         if tag is None:
             rows = self.db.execute(
                 f"SELECT {columns} FROM entries e ORDER BY e.date DESC, e.id LIMIT ?", (limit,)
@@ -379,6 +406,26 @@ class State:
             "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
             [(tag, entry.id, entry.date) for tag in entry.tags],
         )
+
+    def dirty_tags(self) -> set[str]:
+        """Tags whose entries changed (added, edited, removed) since `clear_dirty_tags`."""
+        return {row[0] for row in self.db.execute("SELECT tag FROM dirty_tags")}
+
+    def clear_dirty_tags(self, tags: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM dirty_tags WHERE tag = ?", ((t,) for t in tags))
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def feed_sources(self) -> list[tuple[str, str, str | None, str | None]]:
+        """Every stored feed's name, URL, own title and site link."""
+        return self.db.execute(
+            "SELECT name, url, title, site_url FROM feeds ORDER BY name"
+        ).fetchall()
 
     def drop_orphans(self) -> None:
         """Forget file stats and rendered HTML of entries that no longer exist."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import httpx
-
 from aggregator import __version__, defaults
 
 
 def ping_hub(hub: str, urls: Sequence[str], timeout: float = defaults.HUB_TIMEOUT) -> list[str]:
     """Notify `hub` that `urls` changed; the problems met, as one-line reports."""
+    import httpx  # only publishes that changed something with a hub configured need it
+
     headers = {"User-Agent": f"aggregator/{__version__}"}
     try:
         with httpx.Client(timeout=timeout, trust_env=False, headers=headers) as client:

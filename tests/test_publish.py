@@ -224,3 +224,34 @@ def test_empty_state_still_publishes_a_valid_feed(tmp_path: Path) -> None:
         publish(config, state, BASE_TIME)
     check_output(config)
     assert json.loads((config.site.output_dir / "all.json").read_bytes())["items"] == []
+
+
+def test_any_writer_of_the_entry_index_is_noticed(tmp_path: Path) -> None:
+    """Feeds are rechecked from the tags the state db's triggers mark, whoever wrote."""
+    config = project(tmp_path, BASE)
+    with State(config.state_path) as state:
+        add_entry(config, state, "a", source="alpha", tags=("x",))
+        add_entry(config, state, "b", source="beta")
+        publish(config, state)
+        before = snapshot(config.site.output_dir)
+        with state.transaction():
+            state.db.execute("UPDATE entries SET title = 'Retitled' WHERE id = 'a'")
+        publish(config, state)
+        assert changed_files(before, config.site.output_dir) == {
+            "all.xml",
+            "tags/alpha.xml",
+            "tags/x.xml",
+        }
+        assert state.dirty_tags() == set()
+
+
+def test_site_settings_change_rechecks_every_feed(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE)
+    with State(config.state_path) as state:
+        add_entry(config, state, "a", source="alpha")
+        add_entry(config, state, "b", source="beta")
+        publish(config, state)
+        renamed = project(tmp_path, BASE.replace("8080", "9090"))
+        result = publish(renamed, state)
+    assert len(result.written) == 4  # all, alpha, beta and feeds.opml (index.html is relative)
+    check_output(renamed)
