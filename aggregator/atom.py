@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from aggregator import __version__
 from aggregator.feeditems import Item, SourceInfo, escape_attr, escape_text, rfc3339, urn
@@ -39,7 +40,9 @@ def text_construct(name: str, text: str) -> str:
     return f"<{name}>{escape_text(text)}</{name}>"
 
 
-def _source(source: SourceInfo, updated_text: str) -> str:
+@lru_cache(maxsize=4096)
+def _source_head(source: SourceInfo) -> str:
+    """The `<source>` element up to its `<updated>`, the same for every entry of a source."""
     lines = [
         "    <source>",
         f"      <id>{urn('source', source.name)}</id>",
@@ -51,9 +54,11 @@ def _source(source: SourceInfo, updated_text: str) -> str:
         lines.append(
             f'      <link rel="alternate" type="text/html" href="{escape_attr(source.site_url)}"/>'
         )
-    lines.append(f"      <updated>{updated_text}</updated>")
-    lines.append("    </source>")
     return "\n".join(lines)
+
+
+def _source(source: SourceInfo, updated_text: str) -> str:
+    return f"{_source_head(source)}\n      <updated>{updated_text}</updated>\n    </source>"
 
 
 def atom_entry(item: Item, feed_lang: str | None) -> str:
@@ -74,7 +79,7 @@ def atom_entry(item: Item, feed_lang: str | None) -> str:
     lines.extend(f'    <category term="{escape_attr(t)}"/>' for t in item.tags)
     if item.summary:
         lines.append(f"    {text_construct('summary', item.summary)}")
-    lines.append(f'    <content type="html">{escape_text(item.html)}</content>')
+    lines.append(f'    <content type="html">{item.html_escaped}</content>')
     lines.append(_source(item.source, item.updated_text))
     lines.append("  </entry>")
     return "\n".join(lines)

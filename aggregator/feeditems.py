@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from aggregator.state import StoredEntry
@@ -59,6 +59,11 @@ class Item:
     html: str
     lang: str | None
     source: SourceInfo
+
+    @cached_property
+    def html_escaped(self) -> str:
+        """The HTML content escaped for XML, once for every feed that carries the item."""
+        return escape_text(self.html)
 
 
 def urn(kind: str, key: str) -> str:

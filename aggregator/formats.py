@@ -20,7 +20,7 @@ def _rss_item(item: Item) -> str:
     lines = ["    <item>", f"      <title>{escape_text(item.title)}</title>"]
     if item.link:
         lines.append(f"      <link>{escape_text(item.link)}</link>")
-    lines.append(f"      <description>{escape_text(item.html)}</description>")
+    lines.append(f"      <description>{item.html_escaped}</description>")
     lines.extend(f"      <dc:creator>{escape_text(a)}</dc:creator>" for a in item.authors)
     lines.extend(f"      <category>{escape_text(t)}</category>" for t in item.tags)
     lines.append(f'      <guid isPermaLink="false">{item.atom_id}</guid>')
