@@ -290,6 +290,8 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
         if fmt not in FORMATS:
             raise loader.error("site.formats", f"a list drawn from {list(FORMATS)}, got {fmt!r}")
     hub = site_t.text("hub", None)
+    if hub is not None and not re.match(r"^https?://[^/\s]+", hub):
+        raise loader.error("site.hub", f"an absolute http(s) URL of a WebSub hub, got {hub!r}")
     site = SiteConfig(
         title=site_t.text("title", defaults.SITE_TITLE),
         base_url=base_url if base_url.endswith("/") else base_url + "/",
