@@ -47,3 +47,5 @@ PUBLISH_WRITERS = 8  # threads writing published files (their fsyncs overlap)
 PUBLISH_BACKLOG = 64  # feeds rendered ahead of the writers, at most
 SERVE_HOST = "127.0.0.1"  # `aggregator serve` listens here only
 SERVE_PORT = 8080  # when [site] base_url names no local port
+
+MAX_HTML_NESTING = 200  # deeper entry HTML is kept as its text (parsing it is quadratic)

@@ -3,6 +3,7 @@ Hugo site renders as the same text: no raw HTML (Hugo would omit it), no shortco
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -11,7 +12,8 @@ import nh3
 from html_to_markdown import _html_to_markdown as _native
 from html_to_markdown.api import _to_rust_conversion_options
 
-from aggregator.text import fold, html_to_text
+from aggregator.defaults import MAX_HTML_NESTING
+from aggregator.text import fold, html_to_text, plain_to_html
 
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 IMAGE_SCHEMES = frozenset({"http", "https"})
@@ -104,6 +106,19 @@ _ATTRIBUTE = re.compile(r'\s(alt|title)="([^"]*)"')
 _SRC = re.compile(r'\ssrc="([^"]*)"')
 _IFRAME = re.compile(r"<iframe\b([^>]*)>.*?</iframe>", re.DOTALL)
 _IMAGE_WITHOUT_SOURCE = re.compile(r'<img\b(?![^>]*\ssrc=")[^>]*>')
+_NESTING_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
+# elements that never deepen the tree: void ones, and those an opening sibling closes
+_NOT_NESTING = frozenset(
+    {
+        *("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"),
+        *("track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot"),
+        *("colgroup", "caption", "option", "optgroup", "rt", "rp"),
+    }
+)
+_INVISIBLE_CONTENT = re.compile(
+    r"<(script|style|template)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
+)
+_TAG_ANYWHERE = re.compile(r"<[^>]*>?")
 _NOSCRIPT = re.compile(r"</?noscript\b[^>]*>", re.IGNORECASE)
 _LEADING_IMAGE = re.compile(
     r'^\s*(?:<(?:p|div|figure|a|span)\b[^>]*>\s*)*<img\b[^>]*?\bsrc="([^"]*)"[^>]*>\s*'
@@ -153,13 +168,41 @@ def sanitize(markup: str, base_url: str | None) -> str:
             return f' class="language-{language.group(1)}"' if language else ""
         return match.group()
 
-    clean = _CLEANER.clean(_NOSCRIPT.sub("", _PLACEHOLDERS.sub("", markup)))
+    markup = _PLACEHOLDERS.sub("", markup)
+    if markup.count("<") > MAX_HTML_NESTING and nesting(markup) > MAX_HTML_NESTING:
+        markup = plain_to_html(_text_of(markup))
+    clean = _CLEANER.clean(_NOSCRIPT.sub("", markup))
     clean = _TAG_WITH_ATTRIBUTES.sub(
         lambda tag: f"<{tag.group(1)}{_ATTRIBUTE_VALUE.sub(attribute, tag.group(2))}>", clean
     )
     if "<iframe" in clean:
         clean = _IFRAME.sub(_iframe_link, clean)
     return _IMAGE_WITHOUT_SOURCE.sub("", clean) if "<img" in clean else clean
+
+
+def nesting(markup: str) -> int:
+    """How deep the elements of an HTML fragment nest (elements whose end tag may be left out,
+    like `<p>` and `<li>`, not counted), stopping once past MAX_HTML_NESTING."""
+    depth = deepest = 0
+    for tag in _NESTING_TAG.finditer(markup):
+        closing, name, self_closing = tag.groups()
+        if self_closing or name.lower() in _NOT_NESTING:
+            continue
+        if closing:
+            depth = max(0, depth - 1)
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_HTML_NESTING:
+                break
+    return deepest
+
+
+def _text_of(markup: str) -> str:
+    """The text of HTML too deep to parse, found without parsing: tags and the content of
+    script, style and template elements dropped, entities decoded."""
+    return html.unescape(_TAG_ANYWHERE.sub(" ", _INVISIBLE_CONTENT.sub(" ", markup)))
 
 
 def _iframe_link(match: re.Match[str]) -> str:

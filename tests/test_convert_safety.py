@@ -3,6 +3,8 @@ reaches the body, and text that looks like Markdown or Hugo syntax stays text.""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from aggregator.markdown import (
     absolute_url,
     defuse_hugo,
     hugo_shown,
+    nesting,
     sanitize,
     to_markdown,
 )
@@ -167,3 +170,18 @@ def test_hostile_html_yields_safe_markdown_without_raw_html(parts: list[str]) ->
     assert raw_html(markdown) == []
     assert unsafe_in(markdown) == []
     assert hugo_calls(markdown) == []
+
+
+@pytest.mark.parametrize("opening", ["<div>", "<ul><li>", "<b>", "<blockquote>", "<table><tr><td>"])
+def test_absurdly_deep_html_is_kept_as_text_quickly(opening: str) -> None:
+    started = time.monotonic()
+    markdown = markdown_of(opening * 100_000 + "deep <script>alert(1)</script>&lt;text&gt;")
+    assert time.monotonic() - started < 5
+    assert markdown == "deep &lt;text&gt;"
+
+
+def test_ordinary_nesting_keeps_its_structure() -> None:
+    nested = "<ul><li>level" * 20 + "</li></ul>" * 20
+    assert nesting(nested) == 20
+    markdown = markdown_of(nested)
+    assert markdown.startswith("- level\n  - level") and markdown.count("- level") == 20
