@@ -20,14 +20,16 @@ class JsonFeedError(AggregatorError):
 
 
 def looks_like_json(body: bytes, content_type: str = "") -> bool:
-    """True for a JSON body: a JSON media type, or an object where XML would start with `<`."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media in ("application/feed+json", "application/json") or media.endswith("+json"):
-        return True
+    """True for a body that opens with `{` (after a byte-order mark and white space), or that
+    opens with neither `{` nor `<` and is served with a JSON media type."""
     head = body[:64]
     for bom in _BOMS:
         head = head.removeprefix(bom)
-    return head.lstrip(b" \t\r\n\x00")[:1] == b"{"
+    first = head.lstrip(b" \t\r\n\x00")[:1]
+    if first in (b"{", b"<"):
+        return first == b"{"
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/feed+json", "application/json") or media.endswith("+json")
 
 
 def parse_json_feed(body: bytes) -> FeedData:

@@ -42,6 +42,11 @@ def test_json_feeds_are_recognised(body: bytes, content_type: str) -> None:
     assert [e.guid for e in parsed.entries] == ["1"] and parsed.title == "J"
 
 
+def test_xml_served_as_json_is_still_read_as_xml() -> None:
+    rss = b'<rss version="2.0"><channel><item><guid>x</guid><title>t</title></item></channel></rss>'
+    assert parse_feed(rss, "application/json").entries[0].title == "t"
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
