@@ -11,7 +11,7 @@ import frontmatter
 # characters YAML takes as they are inside double quotes (no quote, backslash, line breaks
 # or byte-order mark): most values need no escape at all
 _PLAIN = re.compile(
-    "[\x20\x21\x23-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*"
+    r"[\x20\x21\x23-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*"
 )
 _TAGS_BLOCK = re.compile(r"^tags:(?: \[\])?\n(?:  - .*\n)*", re.MULTILINE)
 _TITLE_LINE = re.compile(r"^title: .*$", re.MULTILINE)

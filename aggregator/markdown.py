@@ -88,9 +88,11 @@ _ALT_MARKS = {**_TITLE_MARKS, "*": _STAR, "_": _UNDER, "`": _TICK, "[": _LBRACK,
 _TITLE_RE = re.compile("&lt;|&gt;|&amp;|[{]")
 _ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
 
+# a tag, else a character of the text that needs a placeholder; the leading lookahead lets the
+# regex engine skip ahead to candidate characters
 _MARK_TOKEN = re.compile(
-    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"  # a tag, else a character that needs a placeholder:
-    r"|&lt;|&gt;|&nbsp;|[{\xa0]|(?<=\w)[-_](?=\w)|(?<=\d)\.(?=\d)"
+    r"(?=[<&{\xa0_.-])(?:<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"
+    r"|&lt;|&gt;|&nbsp;|[{\xa0]|[-_](?<=\w[-_])(?=\w)|\.(?<=\d\.)(?=\d))"
 )
 _DEFINITION_START = re.compile(r"<dd>(?:\s*<(?:p|div)>)*\s*")
 _CLEANER = nh3.Cleaner(
