@@ -132,6 +132,7 @@ _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f\"<>\\^`{|}]")
 _SCRIPT_URL = re.compile(r"(?<![a-z0-9])(?:java|vb|live)script:|(?<![a-z0-9])data:", re.IGNORECASE)
 _ENTITY_LIKE = re.compile(r"&(?=#?\w+;)")
 _HUGO_OPEN = re.compile(r"\{\{([<%])")
+_ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _HUGO_LITERAL = re.compile(r"\{\{([<%])/\*")
 _DEFUSED_DIVIDER = re.compile(f"<!--(\\s*more\\s*)-{WORD_JOINER}->", re.IGNORECASE)
 _SUMMARY_DIVIDER = re.compile(r"<!--(\s*more\s*)-->", re.IGNORECASE)
@@ -247,11 +248,19 @@ def first_image(clean: str) -> str | None:
 def to_markdown(clean: str) -> str:
     """Markdown for sanitized HTML that renders the same text: Markdown syntax characters in
     the text escaped, `<` and `>` as entities, no shortcode call, no summary divider."""
-    converted = (
-        _native.convert(html=_mark(clean), options=_NATIVE_OPTIONS, visitor=None).content or ""
-    )
+    try:
+        result = _native.convert(html=_mark(clean), options=_NATIVE_OPTIONS, visitor=None)
+    except html_to_markdown.ConversionError:  # the converter gave up on this HTML: keep its text
+        return defuse_hugo(escape_text(html_to_text(clean)))
+    converted = result.content or ""
     restored = _PLACEHOLDERS.sub(lambda m: _RESTORE[m.group()], converted)
     return defuse_hugo(restored.strip())
+
+
+def escape_text(text: str) -> str:
+    """Plain text as Markdown that shows it as it is: every ASCII punctuation escaped, `<` and
+    `>` as entities."""
+    return _ASCII_PUNCTUATION.sub(r"\\\1", text).replace("\\<", "&lt;").replace("\\>", "&gt;")
 
 
 def defuse_hugo(text: str) -> str:

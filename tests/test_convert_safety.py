@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import html_to_markdown
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -185,3 +186,15 @@ def test_ordinary_nesting_keeps_its_structure() -> None:
     assert nesting(nested) == 20
     markdown = markdown_of(nested)
     assert markdown.startswith("- level\n  - level") and markdown.count("- level") == 20
+
+
+def test_html_the_converter_gives_up_on_is_kept_as_escaped_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def give_up(**_: object) -> object:
+        raise html_to_markdown.PanicError("converter failure")
+
+    monkeypatch.setattr("html_to_markdown._html_to_markdown.convert", give_up)
+    assert markdown_of("<p>Some *text*</p><p><b>bold</b> {{< x >}}</p>") == (
+        "Some \\*text\\* bold \\{\\{&lt; x &gt;\\}\\}"
+    )
