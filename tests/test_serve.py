@@ -156,6 +156,7 @@ def test_http_details(tmp_path: Path) -> None:
     (root / "all.xml").write_bytes(feed)
     (root / "index.html").write_text("<!DOCTYPE html><title>t</title>")
     (root / "all.json").write_text("{}")
+    (root / "all.rss").write_text("<rss/>")
     (root / "feeds.opml").write_text("<opml/>")
     (root / ".tmp-half").write_text("half")
     (tmp_path / "config.toml").write_text("secret")
@@ -191,6 +192,7 @@ def test_http_details(tmp_path: Path) -> None:
         assert index.headers["content-type"] == "text/html; charset=utf-8"
         assert client.get("all.json").headers["content-type"].startswith("application/feed+json")
         assert client.get("feeds.opml").headers["content-type"].startswith("text/x-opml")
+        assert client.get("all.rss").headers["content-type"].startswith("application/rss+xml")
         for bad in ("../config.toml", "%2e%2e/config.toml", "tags/../../config.toml", ".tmp-half"):
             response = httpx.get(base + bad, trust_env=False)
             assert response.status_code == 404, bad
