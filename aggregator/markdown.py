@@ -94,6 +94,15 @@ _MARK_TOKEN = re.compile(
     r"(?=[<&{\xa0_.-])(?:<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"
     r"|&lt;|&gt;|&nbsp;|[{\xa0]|[-_](?<=\w[-_])(?=\w)|\.(?<=\d\.)(?=\d))"
 )
+# elements the converter writes inline (a block inside them cannot be a block in Markdown)
+_INLINE = frozenset(
+    {
+        *("a", "abbr", "acronym", "b", "bdi", "bdo", "cite", "data", "del", "dfn", "em", "i"),
+        *("ins", "mark", "q", "s", "small", "span", "strike", "strong", "sub", "sup", "time"),
+        *("u", "var", "h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "caption", "summary"),
+        *("dt", "td", "th"),
+    }
+)
 _DEFINITION_START = re.compile(r"<dd>(?:\s*<(?:p|div)>)*\s*")
 _CLEANER = nh3.Cleaner(
     tags=_TAGS,
@@ -311,11 +320,14 @@ def hugo_shown(text: str) -> str:
 
 def _mark(clean: str) -> str:
     """Put placeholders in the text outside code (and in alt/title attributes) so that the
-    converter neither interprets nor half-escapes what needs escaping for Markdown and Hugo."""
-    code = 0
+    converter neither interprets nor half-escapes what needs escaping for Markdown and Hugo.
+    A `<pre>` inside inline markup becomes `<code>`: the converter cannot fence it there, and
+    its text must still end up inside backticks."""
+    code = inline = 0
+    pres: list[bool] = []
 
     def token(match: re.Match[str]) -> str:
-        nonlocal code
+        nonlocal code, inline
         closing, name, attributes = match.groups()
         if name is None:  # a character of the text that needs a placeholder
             text = match.group()
@@ -323,11 +335,19 @@ def _mark(clean: str) -> str:
                 return _NBSP if text == "&nbsp;" else text
             return _TEXT_MARKS[text]
         name = name.lower()
+        if name == "pre":
+            if closing:
+                name = "code" if pres and pres.pop() else name
+            else:
+                pres.append(bool(inline or code))
+                name = "code" if pres[-1] else name
+        elif name in _INLINE:
+            inline = max(0, inline - 1) if closing else inline + 1
         if name in CODE_TAGS:
             code = max(0, code - 1) if closing else code + 1
         if attributes and ("alt=" in attributes or "title=" in attributes):
-            return f"<{closing}{name}{_ATTRIBUTE.sub(_mark_attribute, attributes)}>"
-        return match.group()
+            attributes = _ATTRIBUTE.sub(_mark_attribute, attributes)
+        return f"<{closing}{name}{attributes}>"
 
     marked = _MARK_TOKEN.sub(token, clean)
     return _DEFINITION_START.sub(rf"\g<0>{_DEFINITION}", marked) if "<dd>" in marked else marked

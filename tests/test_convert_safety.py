@@ -161,10 +161,17 @@ HOSTILE = [
     "<![CDATA[<script>alert(1)</script>]]>",
     "<xmp><script>alert(1)</script></xmp>",
     "<p>plain text</p>",
+    "<b><pre>&lt;x&gt; {{< y >}}</pre></b>",
+    "<a href='/x'><pre>&lt;!--more--&gt;</pre></a>",
+    "<code><p>&lt;p&gt;</p>\n\n&lt;q&gt;</code>",
+    "<h3><pre>&lt;h&gt;</pre></h3>",
+    "<dl><dt>t<dd><pre>&lt;d&gt;</pre></dl>",
+    "<table><tr><td><pre>a\n\nb &lt;c&gt;</pre>",
+    "<figure><figcaption><pre>&lt;f&gt;</pre></figcaption></figure>",
 ]
 
 
-@settings(max_examples=300)
+@settings(max_examples=500)
 @given(st.lists(st.sampled_from(HOSTILE), min_size=1, max_size=6))
 def test_hostile_html_yields_safe_markdown_without_raw_html(parts: list[str]) -> None:
     markdown = markdown_of("".join(parts))
