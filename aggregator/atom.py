@@ -21,7 +21,6 @@ _LOOKS_LIKE_HTML = re.compile(r"</?[A-Za-z][^<>]*>|&#?\w+;")
 class FeedMeta:
     """Everything about one published feed except its entries."""
 
-    tag: str | None
     feed_id: str
     title: str
     self_url: str

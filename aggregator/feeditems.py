@@ -46,7 +46,6 @@ class SourceInfo:
 class Item:
     """One entry as every output format needs it."""
 
-    key: str
     atom_id: str
     title: str
     link: str | None
@@ -157,7 +156,6 @@ def make_item(entry: StoredEntry, content_html: str, source: SourceInfo) -> Item
     link = absolute_uri(entry.link)
     title = clean_text(fold(entry.title)) or link or source.title
     return Item(
-        key=entry.id,
         atom_id=urn("entry", entry.id),
         title=title,
         link=link,

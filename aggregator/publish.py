@@ -136,6 +136,7 @@ class _Publisher:
             self.base_url,
             self.site.hub,
             self.site.entries_per_feed,
+            self.page_lang,
         )
         self.items: dict[str, Item] = {}
         self.pending: list[_Pending] = []
@@ -155,7 +156,9 @@ class _Publisher:
         when the site or its sources changed), and those whose file is not as it was written."""
         previous = self.state.outputs()
         dirty = self.state.dirty_tags()
-        key = hashlib.sha256(repr((self.site_key, self.sources)).encode()).hexdigest()
+        key = hashlib.sha256(
+            repr((self.site_key, self.sources)).encode("utf-8", "surrogatepass")
+        ).hexdigest()
         check_all = self.state.meta(PUBLISH_KEY) != key
         current: set[str] = set()
         listings: list[Listing] = []
@@ -215,7 +218,6 @@ class _Publisher:
         for fmt in formats:
             rel = feed_path(tag, fmt)
             meta = FeedMeta(
-                tag=tag,
                 feed_id=urn("feed", f"{self.base_url}\0{tag or ''}"),
                 title=feed_title(self.site.title, tag),
                 self_url=self.base_url + rel,
