@@ -13,8 +13,9 @@ from aggregator import __version__
 from aggregator.feeditems import Item, SourceInfo, escape_attr, escape_text, rfc3339, urn
 
 ATOM_TYPE = "application/atom+xml"
-# Text that a validator would read as undeclared markup in a type="text" construct.
-_LOOKS_LIKE_HTML = re.compile(r"</?[A-Za-z][^<>]*>|&#?\w+;")
+# Text that a validator may read as undeclared markup in a type="text" construct: a tag, or an
+# ampersand before a word (it takes `&copy 2026` for an entity even without the semicolon).
+_LOOKS_LIKE_HTML = re.compile(r"</?[A-Za-z][^<>]*>|&#?\w")
 
 
 @dataclass(frozen=True)

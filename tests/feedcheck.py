@@ -25,7 +25,7 @@ UUID_URN = re.compile(r"^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 LANG_SHAPE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 REGISTERED_RELS = {"alternate", "related", "self", "enclosure", "via", "hub", "license", "replies"}
 # Markup the validator reads into a type="text" construct (a stricter superset of its checks).
-UNDECLARED_MARKUP = re.compile(r"</?[A-Za-z][^<>]*>|&#?\w+;")
+UNDECLARED_MARKUP = re.compile(r"</?[A-Za-z][^<>]*>|&#?\w")
 # HTML the validator accepts without a security warning, narrowed to what we can ever emit.
 SAFE_ELEMENTS = frozenset(
     [

@@ -68,7 +68,7 @@ def test_hostile_entries_publish_clean_feeds_in_every_format(tmp_path: Path) -> 
             tags=("Tech News", "C++", "c"),
             authors=("Ann \x07Author",),
         )
-        add_entry(config, state, "a2", lang="english", tags=("c",))  # same second as a1
+        add_entry(config, state, "a2", lang="english", tags=("c",), title="&copy 2026 Q&A")
         add_entry(config, state, "a3", date=BASE_TIME + 999999, first_seen=BASE_TIME)
         add_entry(config, state, "a4", date=315532800.0, first_seen=BASE_TIME)  # 1980
         add_entry(config, state, "a5", source="zh", lang="zh-CN", title="中文标题")
@@ -85,6 +85,7 @@ def test_hostile_entries_publish_clean_feeds_in_every_format(tmp_path: Path) -> 
     }
     assert len(titles) == 7
     assert "<b>Bold</b> claims & AT&T &amp; more" in titles.values()
+    assert "&copy 2026 Q&A" in titles.values()
     assert "https://xn--r8jz45g.jp/%E3%83%91%E3%82%B9?q=%C3%BC%20v" in all_feed.read_text()
     assert "<script" not in all_feed.read_text().replace("&lt;script&gt;", "")
     tags = {p.name for p in (config.site.output_dir / "tags").glob("*.xml")}
