@@ -11,7 +11,7 @@ from markdown_it import MarkdownIt
 
 from aggregator.feeditems import clean_text, escape_attr
 from aggregator.frontmatter import read
-from aggregator.markdown import sanitize
+from aggregator.markdown import hugo_shown, sanitize
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table").enable("strikethrough")
 _THUMBNAIL = re.compile(r'^thumbnail: (".*")$', re.MULTILINE)
@@ -47,7 +47,7 @@ def thumbnail_of(front: str) -> str | None:
 def render_entry_html(text: str, link: str | None) -> str:
     """Sanitized HTML for one entry file; relative URLs resolve against the entry's link."""
     front, body = split_entry(text)
-    html = sanitize(_MARKDOWN.render(body), link)
+    html = sanitize(_MARKDOWN.render(hugo_shown(body)), link)
     thumbnail = thumbnail_of(front)
     if thumbnail and escape_attr(thumbnail) not in html:
         figure = sanitize(f'<p><img src="{escape_attr(thumbnail)}" alt=""></p>', link)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,17 @@ def test_twin_titles_get_told_apart(site: Path) -> None:
     names = sorted(html.unescape(t.group(1)) for t in titles if t)
     assert len(names) == len(set(names)) == 4
     assert "Same title" in names and "Same text" in names
+
+
+def test_published_feeds_show_the_same_text_as_the_site(site: Path) -> None:
+    feed = ET.parse(site.parents[2] / "output" / "all.xml").getroot()
+    atom = "{http://www.w3.org/2005/Atom}"
+    [content] = [
+        e.findtext(f"{atom}content") or ""
+        for e in feed.iter(f"{atom}entry")
+        if (e.findtext(f"{atom}title") or "").startswith("Writing {{< figure >}}")
+    ]
+    text = html.unescape(re.sub(r"<[^>]+>", "", content)).replace(WORD_JOINER, "")
+    assert 'Inline code: {{< youtube id="abc" >}} and {{% ref "x" %}}.' in text
+    assert "{{< highlight go >}}\npackage main\n{{< /highlight >}}\n{{% unclosed" in text
+    assert "/*" not in text and "*/" not in text
