@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from aggregator.state import StoredEntry
@@ -119,14 +119,25 @@ def absolute_uri(url: str | None) -> str | None:
     )
 
 
-@lru_cache(maxsize=1024)
-def valid_lang(tag: str | None) -> str | None:
-    """`tag` when it is a well-formed, registered BCP 47 language tag, else None."""
-    if not tag or not _LANG_SHAPE.fullmatch(tag):
-        return None
-    import langcodes  # its registry takes a fifth of a second to load: only when a tag is seen
+class LanguageTags:
+    """Which language tags are registered (BCP 47), remembered across runs by the caller: the
+    registry (langcodes) takes a fifth of a second to load, so only a new tag loads it."""
 
-    return tag if langcodes.tag_is_valid(tag) else None
+    def __init__(self, known: dict[str, bool] | None = None) -> None:
+        self.known = dict(known or {})
+        self.learned = False
+
+    def valid(self, tag: str | None) -> str | None:
+        """`tag` when it is a well-formed, registered language tag, else None."""
+        if not tag or not _LANG_SHAPE.fullmatch(tag):
+            return None
+        registered = self.known.get(tag)
+        if registered is None:
+            import langcodes
+
+            registered = self.known[tag] = langcodes.tag_is_valid(tag)
+            self.learned = True
+        return tag if registered else None
 
 
 def rfc3339(stamp: float, nanos: int | None = None) -> str:
@@ -151,7 +162,9 @@ def settle_times(entry: StoredEntry) -> tuple[float | None, float]:
     return (published if published >= PLAUSIBLE_SINCE else None), updated
 
 
-def make_item(entry: StoredEntry, content_html: str, source: SourceInfo) -> Item:
+def make_item(
+    entry: StoredEntry, content_html: str, source: SourceInfo, langs: LanguageTags
+) -> Item:
     published, updated = settle_times(entry)
     link = absolute_uri(entry.link)
     title = clean_text(fold(entry.title)) or link or source.title
@@ -166,6 +179,6 @@ def make_item(entry: StoredEntry, content_html: str, source: SourceInfo) -> Item
         tags=tuple(t for t in (clean_text(fold(x)) for x in entry.tags) if t),
         summary=clean_text(fold(entry.summary)),
         html=content_html or f"<p>{escape_text(title)}</p>",
-        lang=valid_lang(entry.lang),
+        lang=langs.valid(entry.lang),
         source=source,
     )

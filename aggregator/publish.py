@@ -5,6 +5,7 @@ newest entries' rows, kept in the state db); an entry's HTML is rendered once an
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 import unicodedata
@@ -20,13 +21,13 @@ from aggregator.config import Config
 from aggregator.discovery import INDEX, OPML, Listing, feeds_opml, index_html
 from aggregator.feeditems import (
     Item,
+    LanguageTags,
     SourceInfo,
     absolute_uri,
     clean_text,
     make_item,
     rfc3339,
     urn,
-    valid_lang,
 )
 from aggregator.formats import json_feed, rss_feed
 from aggregator.state import State, StoredEntry
@@ -39,6 +40,7 @@ EXTENSIONS = {"atom": ".xml", "rss": ".rss", "json": ".json"}
 # Part of every feed's digest: bump it when the bytes a feed is rendered to change shape.
 RENDER_VERSION = 1
 PUBLISH_KEY = "publish_key"  # meta row: the site settings and sources of the last publish
+LANGS_KEY = "language_tags"  # meta row: language tags known to be registered, or not
 HTML_BATCH = 500
 _CLEAN_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _SLUG_LENGTH = 60
@@ -138,6 +140,7 @@ class _Publisher:
             self.site.entries_per_feed,
             self.page_lang,
         )
+        self.langs = LanguageTags(json.loads(state.meta(LANGS_KEY) or "{}"))
         self.items: dict[str, Item] = {}
         self.pending: list[_Pending] = []
         self.new_html: list[tuple[str, str, str]] = []
@@ -186,6 +189,8 @@ class _Publisher:
         with self.state.transaction():
             self.state.clear_dirty_tags(dirty)
             self.state.set_meta(PUBLISH_KEY, key)
+            if self.langs.learned:
+                self.state.set_meta(LANGS_KEY, json.dumps(self.langs.known, sort_keys=True))
         if self.site.hub and self.result.changed_feeds:
             self.result.problems.extend(ping_hub(self.site.hub, self.result.changed_feeds))
 
@@ -260,7 +265,7 @@ class _Publisher:
             source = self.sources.get(entry.source) or SourceInfo(
                 entry.source, entry.source, None, None
             )
-            self.items[entry.id] = make_item(entry, html, source)
+            self.items[entry.id] = make_item(entry, html, source, self.langs)
         return [self.items[e.id] for e in entries]
 
     def _render(self, entry: StoredEntry) -> str:
@@ -295,7 +300,7 @@ class _Publisher:
 
     def _discovery(self, listings: list[Listing]) -> None:
         files = {
-            INDEX: index_html(self.site.title, valid_lang(self.page_lang), listings),
+            INDEX: index_html(self.site.title, self.langs.valid(self.page_lang), listings),
             OPML: feeds_opml(self.site.title, self.base_url, listings),
         }
         for name, data in files.items():

@@ -4,6 +4,7 @@ as updated. Files are compared by size and mtime first, so only changed ones are
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -62,50 +63,79 @@ def reread(entry: StoredEntry, text: str, tz: ZoneInfo, now: float) -> StoredEnt
 
 
 def reconcile(config: Config, state: State, now: float) -> ReconcileResult:
-    """Drop entries whose file is gone, re-read entries whose file changed by hand."""
+    """Drop entries whose file is gone, re-read entries whose file changed by hand. Only the
+    folders whose listing (names, sizes, mtimes) changed since the last reconcile are looked at
+    entry by entry."""
     tz = ZoneInfo(config.site.timezone)
     result = ReconcileResult()
-    feeds_dir = config.site.feeds_dir
-    on_disk = entry_stats(feeds_dir)
+    listing = folder_stats(config.site.feeds_dir)
+    digests = {folder: _digest(files) for folder, files in listing.items()}
+    known = state.folder_digests()
+    changed = {f for f, d in digests.items() if known.get(f) != d}
+    changed |= (state.entry_folders() | known.keys()) - digests.keys()
     with state.transaction():
-        for entry_id, rel, digest, checked, size, mtime in state.entry_files():
-            stat = on_disk.get(rel)
-            if stat is not None and checked == digest and stat == (size, mtime):
-                continue
-            path = feeds_dir / rel
-            if stat is None:
-                try:
-                    found = path.stat()
-                except FileNotFoundError:
-                    state.delete_entry(entry_id)
-                    result.deleted += 1
-                    continue
-                except OSError as exc:
-                    result.problems.append(f"{path}: cannot read the entry ({exc.strerror})")
-                    continue
-                stat = (found.st_size, found.st_mtime_ns)
-            fresh = _check(state, entry_id, path, digest, tz, now, result)
-            if fresh is not None:
-                state.save_entry_file(entry_id, fresh, *stat)
-        state.drop_orphans()
+        for folder in sorted(changed):
+            problems = len(result.problems)
+            _reconcile_folder(
+                state, config.site.feeds_dir, folder, listing.get(folder, {}), tz, now, result
+            )
+            clean = len(result.problems) == problems
+            state.save_folder_digest(folder, digests.get(folder) if clean else None)
+        if result.deleted:
+            state.drop_orphans()
     return result
 
 
-def entry_stats(feeds_dir: Path) -> dict[str, tuple[int, int]]:
-    """(size, mtime_ns) of every `<folder>/<name>.md` under feeds/, from one directory scan per
-    folder (much cheaper than a stat per entry path)."""
-    found: dict[str, tuple[int, int]] = {}
+def _reconcile_folder(
+    state: State,
+    feeds_dir: Path,
+    folder: str,
+    files: dict[str, tuple[int, int]],
+    tz: ZoneInfo,
+    now: float,
+    result: ReconcileResult,
+) -> None:
+    for entry_id, rel, digest, checked, size, mtime in state.entry_files(folder):
+        stat = files.get(rel[len(folder) + 1 :])
+        if stat is not None and checked == digest and stat == (size, mtime):
+            continue
+        path = feeds_dir / rel
+        if stat is None:
+            try:
+                found = path.stat()
+            except FileNotFoundError:
+                state.delete_entry(entry_id)
+                result.deleted += 1
+                continue
+            except OSError as exc:
+                result.problems.append(f"{path}: cannot read the entry ({exc.strerror})")
+                continue
+            stat = (found.st_size, found.st_mtime_ns)
+        fresh = _check(state, entry_id, path, digest, tz, now, result)
+        if fresh is not None:
+            state.save_entry_file(entry_id, fresh, *stat)
+
+
+def folder_stats(feeds_dir: Path) -> dict[str, dict[str, tuple[int, int]]]:
+    """(size, mtime_ns) of every `.md` file by folder and name under feeds/ (entries live in
+    `<folder>/<name>.md`), from one directory scan per folder."""
+    found: dict[str, dict[str, tuple[int, int]]] = {}
     try:
         folders = [f for f in os.scandir(feeds_dir) if f.is_dir(follow_symlinks=False)]
     except OSError:
         return found
     for folder in folders:
-        with os.scandir(folder.path) as files:
-            for file in files:
+        files = found[folder.name] = {}
+        with os.scandir(folder.path) as entries:
+            for file in entries:
                 if file.name.endswith(".md"):
                     stat = file.stat(follow_symlinks=False)
-                    found[f"{folder.name}/{file.name}"] = (stat.st_size, stat.st_mtime_ns)
+                    files[file.name] = (stat.st_size, stat.st_mtime_ns)
     return found
+
+
+def _digest(files: dict[str, tuple[int, int]]) -> str:
+    return hashlib.sha256(repr(sorted(files.items())).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _check(

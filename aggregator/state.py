@@ -75,6 +75,12 @@ CREATE TABLE IF NOT EXISTS entry_files (
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS entries_path ON entries(path);
+-- a digest of each entry folder's listing (names, sizes, mtimes) as last reconciled
+CREATE TABLE IF NOT EXISTS entry_folders (
+    folder TEXT PRIMARY KEY,
+    digest TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS entry_html (
     id TEXT PRIMARY KEY,
     hash TEXT NOT NULL,
@@ -371,13 +377,35 @@ class State:
     def drop_output(self, path: str) -> None:
         self.db.execute("DELETE FROM outputs WHERE path = ?", (path,))
 
-    def entry_files(self) -> list[tuple[str, str, str, str | None, int | None, int | None]]:
-        """Every entry: id, path, hash, and the hash, size and mtime_ns its file had when last
-        checked (None when never checked)."""
+    def entry_files(
+        self, folder: str
+    ) -> list[tuple[str, str, str, str | None, int | None, int | None]]:
+        """Every entry under `folder`/: id, path, hash, and the hash, size and mtime_ns its file
+        had when last checked (None when never checked)."""
         return self.db.execute(
             "SELECT e.id, e.path, e.hash, f.hash, f.size, f.mtime_ns "
-            "FROM entries e LEFT JOIN entry_files f ON f.id = e.id"
+            "FROM entries e LEFT JOIN entry_files f ON f.id = e.id "
+            "WHERE e.path >= ? AND e.path < ?",
+            (f"{folder}/", f"{folder}0"),  # "0" sorts right after "/"
         ).fetchall()
+
+    def entry_folders(self) -> set[str]:
+        """The folders (first path component) that entries live in."""
+        rows = self.db.execute("SELECT DISTINCT substr(path, 1, instr(path, '/') - 1) FROM entries")
+        return {row[0] for row in rows}
+
+    def folder_digests(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT folder, digest FROM entry_folders"))
+
+    def save_folder_digest(self, folder: str, digest: str | None) -> None:
+        """Remember (or, with None, forget) the listing digest of an entry folder."""
+        if digest is None:
+            self.db.execute("DELETE FROM entry_folders WHERE folder = ?", (folder,))
+        else:
+            self.db.execute(
+                "INSERT OR REPLACE INTO entry_folders (folder, digest) VALUES (?, ?)",
+                (folder, digest),
+            )
 
     def save_entry_file(self, entry_id: str, digest: str, size: int, mtime_ns: int) -> None:
         self.db.execute(

@@ -3,10 +3,13 @@ up in the feeds, a broken one is named and left as it was, and nothing else move
 
 from __future__ import annotations
 
+import shutil
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from aggregator.publish import publish
+from aggregator.reconcile import reconcile
 from aggregator.state import State
 from tests.feedcheck import ATOM, check_atom
 from tests.helpers import run_cli, snapshot
@@ -84,3 +87,19 @@ def test_broken_entry_file_is_named_and_left_as_it_was(tmp_path: Path) -> None:
     problem = [line for line in proc.stderr.splitlines() if str(path) in line]
     assert len(problem) == 1 and "is not" in problem[0] and "stays as it was" in problem[0]
     assert set(feed_entries(config.site.output_dir / "all.xml")) == {"Fine title", "Entry fine"}
+
+
+def test_a_whole_folder_deleted_before_any_publish_drops_its_entries(tmp_path: Path) -> None:
+    config = project(tmp_path, BASE)
+    with State(config.state_path) as state:
+        add_entry(config, state, "kept", source="kept")
+        publish(config, state)
+        assert reconcile(config, state, BASE_TIME).deleted == 0
+        add_entry(config, state, "new", source="fresh")
+        shutil.rmtree(config.site.feeds_dir / "fresh")
+        assert reconcile(config, state, BASE_TIME).deleted == 1
+        publish(config, state)
+        untouched = reconcile(config, state, BASE_TIME)
+    assert (untouched.edited, untouched.deleted, untouched.problems) == (0, 0, [])
+    assert set(feed_entries(config.site.output_dir / "all.xml")) == {"Entry kept"}
+    assert not (config.site.output_dir / "tags" / "fresh.xml").exists()
