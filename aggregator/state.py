@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS entry_tags (
     PRIMARY KEY (tag, id)
 );
 CREATE INDEX IF NOT EXISTS entry_tags_by_date ON entry_tags(tag, date DESC);
+CREATE INDEX IF NOT EXISTS entry_tags_by_id ON entry_tags(id);
 -- the tags each source gives an entry: a cross-posted article is stored once, tags merged
 CREATE TABLE IF NOT EXISTS entry_sources (
     id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
