@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
@@ -30,13 +31,53 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Write atomically unless the file already holds exactly `data`; True when written."""
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
-    except OSError:
-        pass
+    if _holds(path, data):
+        return False
     write_atomic(path, data)
     return True
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _fsync_file(name: str) -> None:
+    fd = os.open(name, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_many(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
+    """Replace many files, each atomically, paying for durability together: every temp file is
+    written, then all are fsynced, then renamed, then each folder is fsynced once (not once a
+    file). Files that already hold their bytes are left alone; returns those written."""
+    changed = [(path, data) for path, data in files if not _holds(path, data)]
+    temps: list[tuple[str, Path]] = []
+    try:
+        for path, data in changed:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+            temps.append((tmp, path))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        for tmp, _ in temps:
+            _fsync_file(tmp)
+        for tmp, path in temps:
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in temps:  # those already renamed are gone: unlinking them fails quietly
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    for folder in {path.parent for path, _ in changed}:
+        _fsync_dir(folder)
+    return [path for path, _ in changed]
 
 
 def remove_stale_temps(folder: Path) -> None:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from aggregator import markdown
 from aggregator.config import FeedConfig
+from aggregator.feeditems import clean_text, escape_attr
 from aggregator.frontmatter import FrontMatter, render
 from aggregator.identity import entry_id, entry_identity, link_key, tag_slug
 from aggregator.language import normalize_lang
@@ -92,6 +93,14 @@ def entry_lang(entry: EntryData, feed: FeedData, source: FeedConfig) -> str:
     return "en"
 
 
+def feed_html(clean: str, thumbnail: str) -> str:
+    """The content the published feeds carry: the sanitized HTML the Markdown body is made
+    from (no lossy round trip through Markdown), led by the thumbnail when it does not show it."""
+    if thumbnail and escape_attr(thumbnail) not in clean:
+        clean = f'<p><img src="{escape_attr(thumbnail)}" alt=""></p>\n{clean}'
+    return clean_text(clean).strip()
+
+
 def convert_entry(
     entry: EntryData,
     feed: FeedData,
@@ -115,6 +124,7 @@ def convert_entry(
             break
     if not thumbnail:
         thumbnail = markdown.first_image(clean) or ""
+    html = feed_html(clean, thumbnail)
     if thumbnail and markdown.leading_image(clean) == thumbnail:
         clean = markdown.drop_leading_image(clean)
 
@@ -158,4 +168,5 @@ def convert_entry(
         tags=front.tags,
         authors=tuple(a for a in map(fold, entry.authors) if a),
         text=render(front) + "\n\n".join(parts) + ("\n" if parts else ""),
+        html=html,
     )

@@ -68,3 +68,4 @@ class Post:
     tags: tuple[str, ...]
     authors: tuple[str, ...]
     text: str = field(repr=False)
+    html: str = field(default="", repr=False)

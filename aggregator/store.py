@@ -9,13 +9,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from aggregator.atomic import write_if_changed
+from aggregator.atomic import write_many
 from aggregator.frontmatter import front_day, with_tags, with_title
 from aggregator.identity import slug
 from aggregator.models import Post
 from aggregator.state import State, StoredEntry
 
 MAX_TITLE_NUMBER = 100
+Writes = dict[Path, bytes]  # entry files to write together at the end of a batch
 
 
 @dataclass
@@ -85,33 +86,36 @@ def _own_text(post: Post, title: str, tags: tuple[str, ...]) -> str:
 
 def store_posts(state: State, feeds_dir: Path, posts: Iterable[Post], now: datetime) -> StoreResult:
     """Write new and changed posts, index them in the state db; unchanged ones are not touched.
+    The files are durable when this returns, so the caller commits the index after them.
     The first source to store an article owns its file; others only add their tags to it."""
     result = StoreResult()
     handled: set[str] = set()
     stamp = now.timestamp()
+    writes: Writes = {}
     for post in posts:
         existing = state.find_entry(post.identity, post.link_key)
         if existing is None:
-            _store_new(state, feeds_dir, post, stamp, result)
+            _store_new(state, feeds_dir, post, stamp, result, writes)
             handled.add(post.entry_id)
         elif existing.id in handled:  # the feed lists the article twice: the first one stands
             state.add_identity(post.identity, existing.id)
         elif existing.source == post.source:
-            _update(state, feeds_dir, post, existing, stamp, result)
+            _update(state, feeds_dir, post, existing, stamp, result, writes)
             handled.add(existing.id)
         else:
-            _add_source(state, feeds_dir, post, existing, stamp, result)
+            _add_source(state, feeds_dir, post, existing, stamp, result, writes)
             handled.add(existing.id)
+    write_many(writes.items())
     return result
 
 
 def _store_new(
-    state: State, feeds_dir: Path, post: Post, stamp: float, result: StoreResult
+    state: State, feeds_dir: Path, post: Post, stamp: float, result: StoreResult, writes: Writes
 ) -> None:
     path = entry_path(post.source, post.entry_id)
     title = unique_title(state, post, post.entry_id)
     text = _own_text(post, title, post.tags)
-    write_if_changed(feeds_dir / path, text.encode("utf-8"))
+    writes[feeds_dir / path] = text.encode("utf-8")
     stored = StoredEntry(
         id=post.entry_id,
         source=post.source,
@@ -130,6 +134,7 @@ def _store_new(
     )
     state.save_entry(stored, post.identity)
     state.save_source_tags(stored.id, post.source, post.tags, stamp)
+    _save_html(state, stored, post)
     result.count(None, stored)
 
 
@@ -140,6 +145,7 @@ def _update(
     existing: StoredEntry,
     stamp: float,
     result: StoreResult,
+    writes: Writes,
 ) -> None:
     """The owning source's post: rewrite the file when its text (with the merged tags) changed."""
     by_source = {**state.source_tags(existing.id), post.source: post.tags}
@@ -151,7 +157,7 @@ def _update(
     if digest == existing.hash and target.exists():
         state.add_identity(post.identity, existing.id)
         return
-    write_if_changed(target, text.encode("utf-8"))
+    writes[target] = text.encode("utf-8")
     stored = replace(
         existing,
         link_key=post.link_key,
@@ -167,7 +173,14 @@ def _update(
     )
     state.save_entry(stored, post.identity)
     state.save_source_tags(existing.id, post.source, post.tags, stamp)
+    _save_html(state, stored, post)
     result.count(existing, stored)
+
+
+def _save_html(state: State, stored: StoredEntry, post: Post) -> None:
+    """Keep the post's feed HTML for publishing, keyed by the file it belongs with."""
+    if post.html:
+        state.save_html([(stored.id, stored.hash, post.html)])
 
 
 def _add_source(
@@ -177,6 +190,7 @@ def _add_source(
     existing: StoredEntry,
     stamp: float,
     result: StoreResult,
+    writes: Writes,
 ) -> None:
     """Another source's copy of a stored article: its tags join the file's, its text does not."""
     state.add_identity(post.identity, existing.id)
@@ -189,7 +203,7 @@ def _add_source(
     if tags == existing.tags or not target.exists():
         return
     text = with_tags(target.read_text(encoding="utf-8"), tags)
-    write_if_changed(target, text.encode("utf-8"))
+    writes[target] = text.encode("utf-8")
     stored = replace(existing, tags=tags, updated=stamp, hash=text_hash(text))
     state.save_entry(stored, post.identity)
     result.count(existing, stored)
