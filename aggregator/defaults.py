@@ -43,6 +43,7 @@ STOP_POLL = 0.1  # seconds between checks for a stop request while fetching
 
 HUB_TIMEOUT = 10.0  # seconds for one WebSub ping to the hub
 HUB_BATCH = 100  # changed feed URLs per ping (hub.url repeated)
+PARALLEL_MIN_FEEDS = 4  # feeds to parse in a cycle before worker processes pay off
 PUBLISH_WRITERS = 8  # threads writing published files (their fsyncs overlap)
 PUBLISH_BACKLOG = 64  # feeds rendered ahead of the writers, at most
 SERVE_HOST = "127.0.0.1"  # `aggregator serve` listens here only

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 
 import httpx
@@ -237,8 +237,10 @@ async def fetch_all(
     settings: FetchConfig,
     states: Mapping[str, FeedState],
     user_agent: str,
+    on_result: Callable[[FeedConfig, Fetched | FeedError], None] | None = None,
 ) -> list[Fetched | FeedError]:
-    """Fetch every feed on one client; each result is the bytes or the feed's error."""
+    """Fetch every feed on one client; each result is the bytes or the feed's error, also
+    handed to `on_result` as soon as it is known (so work on it can start)."""
     limits = httpx.Limits(
         max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
     )
@@ -254,6 +256,12 @@ async def fetch_all(
     ) as client:
 
         async def one(feed: FeedConfig) -> Fetched | FeedError:
+            result = await attempt(feed)
+            if on_result is not None:
+                on_result(feed, result)
+            return result
+
+        async def attempt(feed: FeedConfig) -> Fetched | FeedError:
             try:
                 if feed.is_local:
                     return await asyncio.to_thread(read_local, feed, settings)

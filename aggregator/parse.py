@@ -78,7 +78,7 @@ def _entry(entry: Any, feed: Any) -> EntryData:
         title_html=(entry.get("title_detail") or {}).get("type") in _HTML_TYPES,
         content_html=content,
         published=_date(entry.get("published_parsed")),
-        updated=_date(entry.get("updated_parsed")),
+        updated=_date(dict.get(entry, "updated_parsed")),  # no fallback to published_parsed
         base_url=base or None,
         authors=tuple(
             a for a in (_text(x.get("name")) for x in entry.get("authors", []) or []) if a

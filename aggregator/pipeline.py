@@ -1,4 +1,5 @@
-"""One fetch cycle: fetch the due feeds, parse, convert, store, then publish what changed."""
+"""One fetch cycle: fetch the due feeds, parse and convert the changed ones (in worker
+processes, as their fetches complete), store, then publish what changed."""
 
 from __future__ import annotations
 
@@ -8,21 +9,19 @@ import hashlib
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
-from aggregator import defaults, health
+from aggregator import defaults, health, workers
 from aggregator.atomic import remove_stale_temps
 from aggregator.config import Config, FeedConfig
-from aggregator.convert import convert_entry, identify_entries
 from aggregator.errors import FeedError
 from aggregator.fetch import FetchError, default_user_agent, fetch_all
-from aggregator.filters import select_entries
-from aggregator.models import FeedData, Fetched, Post
-from aggregator.parse import ParseError, parse_feed
-from aggregator.publish import ALL_FEED, PublishResult, publish
+from aggregator.models import Fetched
+from aggregator.parse import ParseError
+from aggregator.publish import PublishResult, publish
 from aggregator.state import FeedState, State
 from aggregator.store import StoreResult, store_posts
 
@@ -84,23 +83,6 @@ def body_hash(body: bytes, source: FeedConfig, config: Config) -> str:
     return digest.hexdigest()
 
 
-def convert_feed(
-    feed: FeedData, source: FeedConfig, config: Config, state: State, now: datetime
-) -> list[Post]:
-    """Convert each entry of a parsed feed that the feed's filters let through. Entries keep the
-    time they were first seen as their date when they give none, even across a guid change."""
-    tz = ZoneInfo(config.site.timezone)
-    entries = select_entries(feed.entries, source)
-    identities = identify_entries(entries, feed, source)
-    seen = state.first_seen((i.key, i.link_key) for i in identities)
-    posts = []
-    for entry, identity in zip(entries, identities, strict=True):
-        stamp = seen.get(identity.key)
-        first_seen = datetime.fromtimestamp(stamp, UTC) if stamp is not None else now
-        posts.append(convert_entry(entry, feed, source, tz, first_seen, identity))
-    return posts
-
-
 def run_cycle(
     config: Config,
     feeds: Sequence[FeedConfig],
@@ -124,29 +106,72 @@ def run_cycle(
         due = [f for f in feeds if force or f.is_local or health.is_due(states[f.name], clock)]
         user_agent = config.fetch.user_agent or default_user_agent(config.site.base_url)
         started = time.monotonic()
-        results = asyncio.run(
-            _until_stopped(fetch_all(due, config.fetch, states, user_agent), stop)
-        )
-        if results is None:
-            return report
-        fetched = {f.name: result for f, result in zip(due, results, strict=True)}
-        total = StoreResult()
         now = datetime.now(UTC).replace(microsecond=0)
-        for source in feeds:
-            if stop is not None and stop.is_set():
-                break
-            previous = states[source.name]
-            result = fetched.get(source.name)
-            if result is None:
-                outcome = FeedOutcome(source.name, skipped=health.skip_reason(previous))
-            else:
-                outcome = _settle(config, state, source, previous, result, now, clock, total)
-                outcome = replace(outcome, seconds=time.monotonic() - started)
-            report.outcomes.append(outcome)
-            if progress:
-                progress(outcome)
+        with Preparing(config, states, now, len(due)) as preparing:
+            fetching = fetch_all(due, config.fetch, states, user_agent, preparing.start)
+            results = asyncio.run(_until_stopped(fetching, stop))
+            if results is None:
+                return report
+            fetched = {f.name: result for f, result in zip(due, results, strict=True)}
+            total = StoreResult()
+            for source in feeds:
+                if stop is not None and stop.is_set():
+                    break
+                previous = states[source.name]
+                result = fetched.get(source.name)
+                if result is None:
+                    outcome = FeedOutcome(source.name, skipped=health.skip_reason(previous))
+                else:
+                    outcome = _settle(config, state, source, result, preparing, clock, total)
+                    outcome = replace(outcome, seconds=time.monotonic() - started)
+                report.outcomes.append(outcome)
+                if progress:
+                    progress(outcome)
         report.published = publish(config, state)
     return report
+
+
+class Preparing:
+    """Parsing and converting the feeds whose bodies changed, started as each fetch completes:
+    in worker processes when there are enough feeds, else inline when the result is wanted."""
+
+    def __init__(
+        self, config: Config, states: dict[str, FeedState], now: datetime, jobs: int
+    ) -> None:
+        self.config = config
+        self.states = states
+        self.now = now
+        self.pool = workers.executor(jobs)
+        self.futures: dict[str, Future[workers.Prepared]] = {}
+        self.digests: dict[str, str] = {}
+
+    def __enter__(self) -> Preparing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def start(self, source: FeedConfig, result: Fetched | FeedError) -> None:
+        """Fingerprint a fetched body; when it changed, start preparing it."""
+        if isinstance(result, FeedError) or result.not_modified or result.body is None:
+            return
+        digest = body_hash(result.body, source, self.config)
+        self.digests[source.name] = digest
+        if digest != self.states[source.name].body_hash and self.pool is not None:
+            self.futures[source.name] = self.pool.submit(
+                workers.prepare, result, source, self.config.site.timezone, self.now
+            )
+
+    def digest(self, source: FeedConfig) -> str | None:
+        return self.digests.get(source.name)
+
+    def result(self, source: FeedConfig, fetched: Fetched) -> workers.Prepared:
+        """The prepared feed; raises ParseError, or any error the worker met."""
+        future = self.futures.pop(source.name, None)
+        if future is None:
+            return workers.prepare(fetched, source, self.config.site.timezone, self.now)
+        return future.result()
 
 
 T = TypeVar("T")
@@ -171,13 +196,13 @@ def _settle(
     config: Config,
     state: State,
     source: FeedConfig,
-    previous: FeedState,
     result: Fetched | FeedError,
-    now: datetime,
+    preparing: Preparing,
     clock: float,
     total: StoreResult,
 ) -> FeedOutcome:
     """Store one feed's entries and its health; `clock` is when the cycle started."""
+    previous = preparing.states[source.name]
     polled = not source.is_local
     if isinstance(result, FeedError):
         asked = result if isinstance(result, FetchError) else FetchError(source.name, "")
@@ -191,23 +216,25 @@ def _settle(
         )
         _save(state, failure)
         return FeedOutcome(source.name, reason=result.reason)
-    body = None if result.not_modified else result.body
-    digest = None if body is None else body_hash(body, source, config)
-    if body is None or (
-        digest == previous.body_hash and (config.site.output_dir / ALL_FEED).exists()
-    ):
+    digest = preparing.digest(source)
+    if digest is None or digest == previous.body_hash:
         unchanged = health.succeeded(previous, result, clock, previous.ttl_minutes, polled)
         _save(state, replace(unchanged, body_hash=digest or previous.body_hash))
         return FeedOutcome(source.name, not_modified=True, notice=health.moved_notice(unchanged))
     try:
-        feed = parse_feed(body, result.content_type, result.url)
+        prepared = preparing.result(source, result)
     except ParseError as exc:
         _save(state, health.failed(previous, str(exc), clock, polled=polled))
         return FeedOutcome(source.name, reason=str(exc))
-    posts = convert_feed(feed, source, config, state, now)
+    except Exception as exc:  # a bug or a lost worker costs this feed, never the cycle
+        reason = f"unexpected error: {type(exc).__name__}: {exc}"
+        _save(state, health.failed(previous, reason, clock, polled=polled))
+        return FeedOutcome(source.name, reason=reason)
+    feed = prepared.feed
+    posts = workers.settle_dates(prepared, source, config.site.timezone, state)
     success = health.succeeded(previous, result, clock, feed.ttl_minutes, polled)
     with state.transaction():
-        stored = store_posts(state, config.site.feeds_dir, posts, now)
+        stored = store_posts(state, config.site.feeds_dir, posts, preparing.now)
         state.save_feed(
             replace(success, body_hash=digest, title=feed.title or None, site_url=feed.link)
         )
