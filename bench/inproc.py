@@ -1,7 +1,7 @@
 """Workers that drive the package's Python API in one process, run by `bench.run`:
 
 - `soak CONFIG CYCLES`: `run_cycle` over every feed, CYCLES times in one process, printing after
-  each cycle a JSON line with its seconds, the process's RSS and its open file descriptors
+  each cycle a JSON line with its seconds, the process's memory (PSS) and its open file descriptors
   (the stand-in for `aggregator run` when the daemon is not measured directly);
 - `add-entry CONFIG NAME`: store the newest entry of feed NAME's local file through the store
   API, without publishing, and print its link (the publish-after-one-entry workload).
@@ -23,7 +23,7 @@ from aggregator.parse import parse_feed
 from aggregator.pipeline import run_cycle
 from aggregator.state import State
 from aggregator.store import store_posts
-from bench.measure import MB, open_fds, rss_bytes
+from bench.measure import MB, open_fds, pss_bytes
 
 
 def soak(config_path: Path, cycles: int) -> None:
@@ -37,7 +37,7 @@ def soak(config_path: Path, cycles: int) -> None:
                 {
                     "cycle": cycle,
                     "seconds": time.perf_counter() - started,
-                    "rss_mb": rss_bytes(os.getpid()) / MB,
+                    "memory_mb": pss_bytes(os.getpid()) / MB,
                     "fds": open_fds(os.getpid()),
                     "new": sum(o.new for o in report.outcomes),
                     "failed": len(report.failed),

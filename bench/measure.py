@@ -1,8 +1,9 @@
 """Run one command in a fresh process and measure it: wall time and peak memory of its tree.
 
 Peak memory is the larger of the kernel's ru_maxrss for the child (its largest single process)
-and the peak of the summed RSS of the child and all its descendants, sampled every 20 ms, so a
-process pool counts in full.
+and the peak of the summed proportional set size (PSS) of the child and all its descendants,
+sampled every 20 ms: a process pool counts in full, but pages its processes share (a fork
+server's preloaded code) count once, not once per process as summed RSS would.
 """
 
 from __future__ import annotations
@@ -58,8 +59,21 @@ def rss_bytes(pid: int) -> int:
         return 0
 
 
-def tree_rss_bytes(pid: int) -> int:
-    return sum(rss_bytes(p) for p in descendants(pid))
+def pss_bytes(pid: int) -> int:
+    """The process's proportional set size (its private pages plus its share of shared ones),
+    or its RSS where the kernel gives no smaps_rollup."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return rss_bytes(pid)
+
+
+def tree_memory_bytes(pid: int) -> int:
+    return sum(pss_bytes(p) for p in descendants(pid))
 
 
 def open_fds(pid: int) -> int:
@@ -82,7 +96,7 @@ def run_measured(
         def sample() -> None:
             nonlocal peak
             while not done.wait(SAMPLE_SECONDS):
-                peak = max(peak, tree_rss_bytes(process.pid))
+                peak = max(peak, tree_memory_bytes(process.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()

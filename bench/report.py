@@ -171,9 +171,9 @@ def render(results: Results, write: Callable[[str], None] = print) -> None:
     if results.soak:
         first, last = results.soak[0], results.soak[-1]
         write(
-            f"soak: {len(results.soak)} cycles; RSS MB first {first['rss_mb']:.1f} last "
-            f"{last['rss_mb']:.1f} max {max(s['rss_mb'] for s in results.soak):.1f}; open fds "
-            f"first {first['fds']:.0f} last {last['fds']:.0f} max "
+            f"soak: {len(results.soak)} cycles; memory MB first {first['memory_mb']:.1f} last "
+            f"{last['memory_mb']:.1f} max {max(s['memory_mb'] for s in results.soak):.1f}; "
+            f"open fds first {first['fds']:.0f} last {last['fds']:.0f} max "
             f"{max(s['fds'] for s in results.soak):.0f}"
         )
     for target in results.targets():

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import REPO
-from bench.measure import MB, BenchError, Run, open_fds, run_measured, tree_rss_bytes
+from bench.measure import MB, BenchError, Run, open_fds, run_measured, tree_memory_bytes
 from bench.report import Results
 from bench.server import FeedServer
 from bench.synth import feed_xml
@@ -143,9 +143,10 @@ def fetch_round(results: Results, server: FeedServer, feeds: int, workdir: Path)
     shutil.rmtree(project)
 
 
-def publish_project(root: Path, entries: int, tags: int) -> tuple[Path, int]:
+def publish_project(root: Path, entries: int, tags: int) -> tuple[Path, int, int]:
     """`tags // 2` local sources of equal size whose entries carry categories from a pool of
-    the other `tags // 2` names (entry_categories), so the project has `tags` tags."""
+    the other names (entry_categories), so the project has `tags` tags; the config, the entries
+    of a source and the size of the category pool."""
     sources = max(1, tags // 2)
     per_source = entries // sources
     (root / "sources").mkdir(parents=True)
@@ -156,41 +157,49 @@ def publish_project(root: Path, entries: int, tags: int) -> tuple[Path, int]:
         feeds.append((f"src-{i:04d}", f"sources/{i}.xml", "entry_categories = true"))
     config = root / "config.toml"
     config.write_text(config_text(feeds), encoding="utf-8")
-    return config, per_source
+    return config, per_source, tags - sources
 
 
 def publish_workload(results: Results, workdir: Path, entries: int, tags: int) -> None:
-    """Build the project by a real fetch, then time `aggregator publish` in full (empty
-    output/) and after one new entry stored through the store API."""
+    """Build the project by a real fetch, then time publishing it."""
     project = workdir / "publish"
     shutil.rmtree(project, ignore_errors=True)
-    config, per_source = publish_project(project, entries, tags)
+    config, per_source, pool = publish_project(project, entries, tags)
     log(f"publish: fetching {entries} entries over {tags} tags")
     build = checked(run_measured([AGGREGATOR, "fetch", "-c", str(config)]), "publish build")
     stored = sum(1 for _ in (project / "feeds").rglob("*.md"))
-    output = project / "output"
-    published_tags = sum(1 for _ in (output / "tags").glob("*.xml"))
+    published_tags = sum(1 for _ in (project / "output" / "tags").glob("*.xml"))
     results.figure("ours.publish.build", "fetch of the publish project").add(
         build.seconds, build.peak_mb, entries=stored, tags=published_tags
     )
+    time_publish(results, project, per_source, pool, published_tags + 1)
+    shutil.rmtree(project)
+
+
+def time_publish(results: Results, project: Path, per_source: int, pool: int, feeds: int) -> None:
+    """`aggregator publish` on a built `publish_project`: in full (empty output/, which must get
+    all `feeds` back), then after one new entry stored through the store API (which must reach
+    all.xml); one of each per repeat, each repeat adding its entry to another of the last
+    sources, whose dates are the newest (feeds are offset by seconds)."""
+    config, output = project / "config.toml", project / "output"
+    sources = sum(1 for _ in (project / "sources").iterdir())
     command = [AGGREGATOR, "publish", "-c", str(config)]
     for repeat in range(results.settings.repeat):
-        shutil.rmtree(output)
+        shutil.rmtree(output, ignore_errors=True)
         full = checked(run_measured(command), "aggregator publish (full)")
-        feeds = sum(1 for _ in output.rglob("*.xml"))
-        if feeds != published_tags + 1:
-            raise BenchError(f"full publish wrote {feeds} feeds, expected {published_tags + 1}")
+        written = sum(1 for _ in output.rglob("*.xml"))
+        if written != feeds:
+            raise BenchError(f"full publish wrote {written} feeds, expected {feeds}")
         log(f"publish full: {full.seconds:.2f} s")
         results.figure("ours.publish.full", "publish, all tags").add(
-            full.seconds, full.peak_mb, feeds=feeds
+            full.seconds, full.peak_mb, feeds=written
         )
-        source = project / "sources" / f"{repeat}.xml"
-        source.write_bytes(
-            feed_xml(repeat, version=1, entries=per_source, category_pool=tags - tags // 2)
-        )
+        index = sources - 1 - repeat
+        source = project / "sources" / f"{index}.xml"
+        source.write_bytes(feed_xml(index, version=1, entries=per_source, category_pool=pool))
         link = checked(
             run_measured(
-                module("bench.inproc", "add-entry", str(config), f"src-{repeat:04d}"), cwd=REPO
+                module("bench.inproc", "add-entry", str(config), f"src-{index:04d}"), cwd=REPO
             ),
             "storing one new entry",
         ).stdout.strip()
@@ -202,13 +211,12 @@ def publish_workload(results: Results, workdir: Path, entries: int, tags: int) -
         results.figure("ours.publish.one", "publish after one new entry").add(
             one.seconds, one.peak_mb, files_written=files_written(before, mtimes(output))
         )
-    shutil.rmtree(project)
 
 
 def soak_workload(
     results: Results, server: FeedServer, workdir: Path, feeds: int, cycles: int, daemon: bool
 ) -> None:
-    """Many cycles over feeds that keep changing: the process's RSS and open files after each
+    """Many cycles over feeds that keep changing: the tree's memory (PSS) and open files after each
     cycle, by the real daemon (`aggregator run`) or by `run_cycle` in a loop in one process."""
     project = workdir / "soak"
     shutil.rmtree(project, ignore_errors=True)
@@ -219,7 +227,7 @@ def soak_workload(
     )
     if daemon:
         samples = _soak_daemon(server, config, feeds, cycles)
-        peak = max(s["rss_mb"] for s in samples)
+        peak = max(s["memory_mb"] for s in samples)
     else:
         command = module("bench.inproc", "soak", str(config), str(cycles))
         run = checked(run_measured(command, cwd=REPO), "soak")
@@ -261,7 +269,7 @@ def _soak_daemon(
                         {
                             "cycle": len(samples),
                             "seconds": now - last,
-                            "rss_mb": tree_rss_bytes(process.pid) / MB,
+                            "memory_mb": tree_memory_bytes(process.pid) / MB,
                             "fds": open_fds(process.pid),
                         }
                     )

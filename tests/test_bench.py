@@ -62,7 +62,7 @@ def test_quick_benchmark_prints_every_figure(tmp_path: Path) -> None:
     assert build == {"entries": QUICK["publish_entries"], "tags": QUICK["publish_tags"]}
     assert figures["ours.publish.full"]["counts"]["feeds"] == QUICK["publish_tags"] + 1
     assert len(data["soak"]) == QUICK["soak_cycles"]
-    assert all(sample["fds"] > 0 and sample["rss_mb"] > 10 for sample in data["soak"])
+    assert all(sample["fds"] > 0 and sample["memory_mb"] > 10 for sample in data["soak"])
 
     targets = data["targets"]
     assert len(targets) == 2 + 5 * len(sizes) + (len(sizes) - 1) + 1
