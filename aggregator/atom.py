@@ -1,21 +1,41 @@
-"""Atom 1.0 (RFC 4287) serialization: one `<entry>` fragment per item, reused by every feed that
-carries it, and the feed document around them. Written by hand rather than through an XML
-library so that the bytes are deterministic and a feed of fifty entries costs one join."""
+"""Atom 1.0 (RFC 4287) documents, built by feedgen: FeedEntry makes each `<entry>` (once per item
+and publish, then copied into every feed that carries it), FeedGenerator makes the feed around
+them. What feedgen cannot say is added to the lxml tree it returns: the `<source>`'s id, self link
+and updated, type="html" for text that looks like markup, `updated` with its nanosecond
+tie-breaker, RFC 3339 `Z` times and an entry's own xml:lang. The bytes are deterministic: every
+time in the document is set from the items, never from the clock."""
 
 from __future__ import annotations
 
+import copy
+import math
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any, TypeAlias
+
+from feedgen.entry import FeedEntry
+from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from aggregator import __version__
-from aggregator.feeditems import Item, SourceInfo, escape_attr, escape_text, rfc3339, urn
+from aggregator.feeditems import Item, SourceInfo, escape_text, rfc3339, urn
 
 ATOM_TYPE = "application/atom+xml"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+# lxml writes its declaration with single quotes; feeds carry the usual double-quoted one.
+XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
 # Text that a validator may read as undeclared markup in a type="text" construct: a tag, or an
 # ampersand before a word (it takes `&copy 2026` for an entity even without the semicolon).
 _LOOKS_LIKE_HTML = re.compile(r"</?[A-Za-z][^<>]*>|&#?\w")
+
+Element: TypeAlias = Any  # an lxml element (lxml ships no type information)
+
+# Each item's `<entry>` as feedgen built it, for as long as the publish keeps the item.
+_ENTRIES: weakref.WeakKeyDictionary[Item, Element] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -32,76 +52,104 @@ class FeedMeta:
     updated_text: str
 
 
-def text_construct(name: str, text: str) -> str:
-    """A title or summary; text that looks like markup is sent as escaped HTML so that it reads
-    back as the same characters and is never taken for undeclared HTML."""
+def _text_construct(element: Element, text: str) -> None:
+    """A title or summary feedgen wrote as plain text: text that looks like markup is sent as
+    escaped HTML instead, so that it reads back as the same characters and is never taken for
+    undeclared HTML."""
     if _LOOKS_LIKE_HTML.search(text):
-        return f'<{name} type="html">{escape_text(escape_text(text))}</{name}>'
-    return f"<{name}>{escape_text(text)}</{name}>"
+        element.set("type", "html")
+        element.text = escape_text(text)
+
+
+def _moment(stamp: float) -> datetime:
+    """A whole-second UTC datetime, which is what feedgen takes."""
+    return datetime.fromtimestamp(math.floor(stamp), UTC)
 
 
 @lru_cache(maxsize=4096)
-def _source_head(source: SourceInfo) -> str:
-    """The `<source>` element up to its `<updated>`, the same for every entry of a source."""
-    lines = [
-        "    <source>",
-        f"      <id>{urn('source', source.name)}</id>",
-        f"      {text_construct('title', source.title)}",
-    ]
-    if source.feed_url:
-        lines.append(f'      <link rel="self" href="{escape_attr(source.feed_url)}"/>')
-    if source.site_url:
-        lines.append(
-            f'      <link rel="alternate" type="text/html" href="{escape_attr(source.site_url)}"/>'
-        )
-    return "\n".join(lines)
+def _source_id(name: str) -> str:
+    return urn("source", name)
 
 
-def _source(source: SourceInfo, updated_text: str) -> str:
-    return f"{_source_head(source)}\n      <updated>{updated_text}</updated>\n    </source>"
+def _complete_source(source: Element, info: SourceInfo, updated_text: str) -> None:
+    """feedgen writes `<source>` with a title and one link only: add the id, the rel=self link
+    to the source's feed and `updated`, which RFC 4287 asks of a source."""
+    title = source[0]  # feedgen writes the title, then the link to the site if there is one
+    if len(source) > 1:
+        source[1].set("rel", "alternate")
+        source[1].set("type", "text/html")
+    _text_construct(title, info.title)
+    # Made in place and moved (a parentless element would cost a document of its own).
+    ident = etree.SubElement(source, "id")
+    ident.text = _source_id(info.name)
+    source.insert(0, ident)
+    if info.feed_url:
+        title.addnext(etree.SubElement(source, "link", rel="self", href=info.feed_url))
+    etree.SubElement(source, "updated").text = updated_text
 
 
-def atom_entry(item: Item, feed_lang: str | None) -> str:
-    """The `<entry>` element of one item, indented for a feed whose xml:lang is `feed_lang`."""
-    lang = f' xml:lang="{item.lang}"' if item.lang and item.lang != feed_lang else ""
-    lines = [
-        f"  <entry{lang}>",
-        f"    <id>{item.atom_id}</id>",
-        f"    {text_construct('title', item.title)}",
-    ]
+def _entry_element(item: Item) -> Element:
+    """The `<entry>` of one item, without xml:lang (that depends on the feed)."""
+    entry = FeedEntry()
+    entry.id(item.atom_id)
+    entry.title(item.title)
     if item.link:
-        href = escape_attr(item.link)
-        lines.append(f'    <link rel="alternate" type="text/html" href="{href}"/>')
+        entry.link(href=item.link, rel="alternate", type="text/html")
     if item.published is not None:
-        lines.append(f"    <published>{rfc3339(item.published)}</published>")
-    lines.append(f"    <updated>{item.updated_text}</updated>")
-    lines.extend(f"    <author><name>{escape_text(a)}</name></author>" for a in item.authors)
-    lines.extend(f'    <category term="{escape_attr(t)}"/>' for t in item.tags)
+        entry.published(_moment(item.published))
+    entry.updated(_moment(item.updated))
+    if item.authors:
+        entry.author([{"name": name} for name in item.authors])
+    if item.tags:
+        entry.category([{"term": term} for term in item.tags])
     if item.summary:
-        lines.append(f"    {text_construct('summary', item.summary)}")
-    lines.append(f'    <content type="html">{item.html_escaped}</content>')
-    lines.append(_source(item.source, item.updated_text))
-    lines.append("  </entry>")
-    return "\n".join(lines)
+        entry.summary(item.summary)
+    entry.content(item.html, type="html")
+    entry.source(url=item.source.site_url or "", title=item.source.title)
+    element = entry.atom_entry(extensions=False)
+    children = {child.tag: child for child in element}  # one of each but author, category
+    _text_construct(children["title"], item.title)
+    if item.link:  # feedgen 1.0 drops an entry link's rel and type (FeedEntry.atom_entry)
+        children["link"].set("rel", "alternate")
+        children["link"].set("type", "text/html")
+    children["updated"].text = item.updated_text
+    if item.published is not None:
+        children["published"].text = rfc3339(item.published)
+    if item.summary:
+        _text_construct(children["summary"], item.summary)
+    _complete_source(children["source"], item.source, item.updated_text)
+    return element
 
 
-def atom_feed(meta: FeedMeta, entries: Sequence[str]) -> bytes:
-    """The feed document around already rendered `<entry>` fragments."""
-    lang = f' xml:lang="{meta.lang}"' if meta.lang else ""
-    head = [
-        '<?xml version="1.0" encoding="utf-8"?>',
-        f'<feed xmlns="http://www.w3.org/2005/Atom"{lang}>',
-        f"  <id>{meta.feed_id}</id>",
-        f"  {text_construct('title', meta.title)}",
-        f"  <updated>{meta.updated_text}</updated>",
-        f'  <link rel="self" type="{ATOM_TYPE}" href="{escape_attr(meta.self_url)}"/>',
-        f'  <link rel="alternate" type="text/html" href="{escape_attr(meta.site_url)}"/>',
-    ]
+def atom_entry(item: Item, feed_lang: str | None) -> Element:
+    """A copy of the item's `<entry>` for a feed whose xml:lang is `feed_lang`: the element is
+    built once per publish, and each feed takes its own copy (an lxml element has one parent)."""
+    template = _ENTRIES.get(item)
+    if template is None:
+        template = _ENTRIES[item] = _entry_element(item)
+    entry = copy.deepcopy(template)
+    if item.lang and item.lang != feed_lang:
+        entry.set(XML_LANG, item.lang)
+    return entry
+
+
+def atom_feed(meta: FeedMeta, entries: Sequence[Element]) -> bytes:
+    """The feed document around `<entry>` elements from `atom_entry`."""
+    fg = FeedGenerator()
+    fg.id(meta.feed_id)
+    fg.title(meta.title)
+    fg.updated(datetime.strptime(meta.updated_text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC))
+    fg.link(href=meta.self_url, rel="self", type=ATOM_TYPE)
+    fg.link(href=meta.site_url, rel="alternate", type="text/html")
     if meta.hub:
-        head.append(f'  <link rel="hub" href="{escape_attr(meta.hub)}"/>')
-    head.append(
-        f"  <author><name>{escape_text(meta.site_title)}</name>"
-        f"<uri>{escape_text(meta.site_url)}</uri></author>"
-    )
-    head.append(f'  <generator version="{__version__}">aggregator</generator>')
-    return "\n".join([*head, *entries, "</feed>", ""]).encode("utf-8")
+        fg.link(href=meta.hub, rel="hub")
+    fg.author({"name": meta.site_title, "uri": meta.site_url})
+    fg.generator("aggregator", version=__version__)
+    if meta.lang:
+        fg.language(meta.lang)
+    feed, _ = fg._create_atom(extensions=False)
+    _text_construct(feed.find("title"), meta.title)
+    feed.find("updated").text = meta.updated_text
+    feed.extend(entries)
+    body: bytes = etree.tostring(feed, encoding="utf-8", pretty_print=True)
+    return XML_DECLARATION + body
