@@ -22,6 +22,12 @@ from aggregator.text import drop_controls, fold, html_to_text, truncate, truncat
 EARLIEST_DATE = datetime(1970, 1, 2, tzinfo=ZoneInfo("UTC"))
 FUTURE_SLACK = timedelta(days=2)
 UNTITLED_LENGTH = 60
+MAX_TITLE_UNWRAP = 3  # rounds of markup removal for titles escaped more than once
+_SCRIPT_LIKE = re.compile(
+    r"<\s*/?\s*(?:script|style|iframe|object|embed|form|svg|math|link|meta|base)\b"
+    r"|\bon[a-z]+\s*=|(?:java|vb)script\s*:",
+    re.IGNORECASE,
+)
 _LABEL_ESCAPES = re.compile(r"([\\\[\]*_`{}!~|&])")
 
 
@@ -79,8 +85,15 @@ def source_link(name: str, url: str) -> str:
 
 
 def entry_title(entry: EntryData, plain: str, link: str, fallback: str) -> str:
-    """Plain one-line title; an untitled entry is named by its first words, else its link."""
-    title = markdown.plain_text(entry.title) if entry.title_html else fold(entry.title)
+    """Plain one-line title; an untitled entry is named by its first words, else its link.
+    An HTML title loses its markup; so does any title with script-like text, again when
+    decoding entities made more of it: nothing executable-looking reaches the front matter."""
+    title = markdown.plain_text(entry.title) if entry.title_html else entry.title
+    for _ in range(MAX_TITLE_UNWRAP):
+        if not _SCRIPT_LIKE.search(title):
+            break
+        title = markdown.plain_text(title)
+    title = fold(_SCRIPT_LIKE.sub("", title))
     return title or truncate_words(plain, UNTITLED_LENGTH) or link or fallback
 
 

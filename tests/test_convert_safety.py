@@ -4,12 +4,14 @@ reaches the body, and text that looks like Markdown or Hugo syntax stays text.""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import html_to_markdown
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aggregator.frontmatter import read
 from aggregator.markdown import (
     IMAGE_SCHEMES,
     LINK_SCHEMES,
@@ -22,6 +24,7 @@ from aggregator.markdown import (
     to_markdown,
 )
 from tests.entrycheck import hugo_calls, raw_html, unsafe_in
+from tests.helpers import run_cli
 
 BASE = "https://site.example/dir/page.html"
 
@@ -205,3 +208,31 @@ def test_html_the_converter_gives_up_on_is_kept_as_escaped_text(
     assert markdown_of("<p>Some *text*</p><p><b>bold</b> {{< x >}}</p>") == (
         "Some \\*text\\* bold \\{\\{&lt; x &gt;\\}\\}"
     )
+
+
+ESCAPED_SCRIPT_TITLES = (
+    "&lt;script&gt;alert(1)&lt;/script&gt; and &lt;b&gt;bold&lt;/b&gt;",
+    "Click &amp;lt;img src=x onerror=alert(1)&amp;gt; now",
+    "&lt;a href=&quot;javascript:alert(1)&quot;&gt;link&lt;/a&gt;",
+)
+
+
+@pytest.mark.parametrize("escaped", ESCAPED_SCRIPT_TITLES)
+def test_script_in_an_escaped_title_never_reaches_the_front_matter(
+    tmp_path: Path, escaped: str
+) -> None:
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>https://e.example/</link><item><title>{escaped}</title>"
+        "<link>https://e.example/1</link><description>body</description></item>"
+        "</channel></rss>"
+    )
+    (tmp_path / "f.xml").write_text(feed, encoding="utf-8")
+    (tmp_path / "c.toml").write_text('[[feeds]]\nname = "t"\nurl = "f.xml"\n', encoding="utf-8")
+    assert run_cli("fetch", "-c", str(tmp_path / "c.toml")).returncode == 0
+    [entry] = (tmp_path / "feeds").rglob("*.md")
+    meta, _ = read(entry.read_text(encoding="utf-8"))
+    title = str(meta["title"])
+    assert title.strip()
+    for marker in ("<script", "onerror", "javascript:"):
+        assert marker not in title.lower()
