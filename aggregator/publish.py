@@ -38,7 +38,7 @@ ALL_FEED = "all.xml"
 TAGS_DIR = "tags"
 EXTENSIONS = {"atom": ".xml", "rss": ".rss", "json": ".json"}
 # Part of every feed's digest: bump it when the bytes a feed is rendered to change shape.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 PUBLISH_KEY = "publish_key"  # meta row: the site settings and sources of the last publish
 LANGS_KEY = "language_tags"  # meta row: language tags known to be registered, or not
 HTML_BATCH = 500
@@ -76,7 +76,8 @@ def feed_path(tag: str | None, fmt: str = "atom") -> str:
 
 
 def feed_title(site_title: str, tag: str | None) -> str:
-    return f"{site_title} — {tag}" if tag else site_title
+    """A published feed's title, with characters XML cannot carry dropped."""
+    return clean_text(f"{site_title} — {tag}" if tag else site_title)
 
 
 def publish(config: Config, state: State, now: float | None = None) -> PublishResult:
@@ -227,7 +228,7 @@ class _Publisher:
                 title=feed_title(self.site.title, tag),
                 self_url=self.base_url + rel,
                 site_url=self.base_url,
-                site_title=self.site.title,
+                site_title=clean_text(self.site.title),
                 hub=absolute_uri(self.site.hub),
                 lang=lang,
                 updated_text=updated_text,
