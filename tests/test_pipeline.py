@@ -7,27 +7,8 @@ import time
 from pathlib import Path
 
 from aggregator.frontmatter import read
+from tests.entrycheck import FRONT_KEYS
 from tests.helpers import http_server, make_project, run_cli, serve_bytes, snapshot, validate_atom
-
-FRONT_KEYS = [
-    "title",
-    "date",
-    "summary",
-    "categories",
-    "lang",
-    "translations",
-    "tags",
-    "menu",
-    "thumbnail",
-    "lead",
-    "comments",
-    "authorbox",
-    "pager",
-    "toc",
-    "mathjax",
-    "sidebar",
-    "widgets",
-]
 
 
 def test_shipped_config_produces_entries_and_valid_feeds(tmp_path: Path) -> None:
