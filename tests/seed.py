@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from aggregator.atomic import write_atomic
 from aggregator.config import Config, load_config
 from aggregator.frontmatter import quote
 from aggregator.state import State, StoredEntry
@@ -111,7 +112,7 @@ def edit_entry(
     text = path.read_text(encoding="utf-8")
     head, _, _ = text.partition("\n---\n")
     text = f"{head}\n---\n\n{body}\n\n[{entry.source}]({entry.link})\n"
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text.encode("utf-8"))  # as the store does: a kill leaves old or new
     changed = replace(entry, hash=text_hash(text), updated=when)
     with state.transaction():
         state.save_entry(changed, f"test\0{entry.source}\0{entry.id}")
