@@ -312,27 +312,9 @@ class State:
     def newest(self, tag: str | None, limit: int) -> list[StoredEntry]:
         """The newest `limit` entries with `tag` (all entries when None), newest first."""
         columns = ", ".join(f"e.{c}" for c in _ENTRY_COLUMNS)
-        if tag is None:
-            rows = self.db.execute(
-                f"SELECT {columns} FROM entries e ORDER BY e.date DESC, e.id LIMIT ?", (limit,)
-            )
-        else:
-            rows = self.db.execute(
-                f"SELECT {columns} FROM entry_tags t JOIN entries e ON e.id = t.id "
-                "WHERE t.tag = ? ORDER BY t.date DESC, t.id LIMIT ?",
-                (tag, limit),
-            )
-        return [_entry(r) for r in rows]
+        return [_entry(r) for r in self._newest_rows(columns, tag, limit)]
 
-    def all_entries(self) -> list[StoredEntry]:
-        rows = self.db.execute(f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries")
-        return [_entry(r) for r in rows]
-
-    # publishing: what each published file was built from, rendered HTML, entry file stats
-
-    def feed_fingerprint(self, tag: str | None, limit: int) -> list[tuple[object, ...]]:
-        """The raw rows of a feed's newest entries, source first: what its bytes depend on."""
-        columns = "e.source, " + ", ".join(f"e.{c}" for c in _ENTRY_COLUMNS)
+    def _newest_rows(self, columns: str, tag: str | None, limit: int) -> list[tuple[object, ...]]:
         if tag is None:
             rows = self.db.execute(
                 f"SELECT {columns} FROM entries e ORDER BY e.date DESC, e.id LIMIT ?", (limit,)
@@ -344,6 +326,17 @@ class State:
                 (tag, limit),
             )
         return rows.fetchall()
+
+    def all_entries(self) -> list[StoredEntry]:
+        rows = self.db.execute(f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries")
+        return [_entry(r) for r in rows]
+
+    # publishing: what each published file was built from, rendered HTML, entry file stats
+
+    def feed_fingerprint(self, tag: str | None, limit: int) -> list[tuple[object, ...]]:
+        """The raw rows of a feed's newest entries, source first: what its bytes depend on."""
+        columns = "e.source, " + ", ".join(f"e.{c}" for c in _ENTRY_COLUMNS)
+        return self._newest_rows(columns, tag, limit)
 
     def cached_html(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """Rendered HTML by entry id: (hash of the entry file it was rendered from, html)."""
