@@ -113,12 +113,13 @@ def run_cycle(
             if results is None:
                 return report
             fetched = {f.name: result for f, result in zip(due, results, strict=True)}
+            del results  # each body is let go once its feed is settled
             total = StoreResult()
             for source in feeds:
                 if stop is not None and stop.is_set():
                     break
                 previous = states[source.name]
-                result = fetched.get(source.name)
+                result = fetched.pop(source.name, None)
                 if result is None:
                     outcome = FeedOutcome(source.name, skipped=health.skip_reason(previous))
                 else:
