@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from aggregator import defaults
 from aggregator.config import FeedConfig
-from aggregator.convert import Identity, convert_entry, identify_entries
+from aggregator.convert import Identity, convert_entry, entry_date, identify_entries
 from aggregator.filters import select_entries
 from aggregator.models import EntryData, FeedData, Fetched, Post
 from aggregator.parse import parse_feed
@@ -45,8 +45,9 @@ def prepare(fetched: Fetched, source: FeedConfig, timezone: str, now: datetime) 
 
 
 def settle_dates(prepared: Prepared, source: FeedConfig, timezone: str, state: State) -> list[Post]:
-    """The posts, with entries seen in an earlier cycle that carry no usable date of their own
-    converted again with the time they were first seen (kept forever, never a new "now")."""
+    """The posts, with entries seen in an earlier cycle whose date depends on when they were
+    first seen (no usable date of their own) converted again with that time, kept forever;
+    every other entry keeps the worker's conversion."""
     seen = state.first_seen((i.key, i.link_key) for i in prepared.identities)
     posts = list(prepared.posts)
     tz = ZoneInfo(timezone)
@@ -55,8 +56,8 @@ def settle_dates(prepared: Prepared, source: FeedConfig, timezone: str, state: S
         if stamp is None:
             continue
         first_seen = datetime.fromtimestamp(stamp, UTC)
-        if first_seen != prepared.now:
-            entry = prepared.entries[index]
+        entry = prepared.entries[index]
+        if entry_date(entry, first_seen) != entry_date(entry, prepared.now):
             posts[index] = convert_entry(entry, prepared.feed, source, tz, first_seen, identity)
     return posts
 
