@@ -16,7 +16,6 @@ from aggregator.models import Post
 from aggregator.state import State, StoredEntry
 
 MAX_TITLE_NUMBER = 100
-Writes = dict[Path, bytes]  # entry files to write together at the end of a batch
 
 
 @dataclass
@@ -88,122 +87,108 @@ def store_posts(state: State, feeds_dir: Path, posts: Iterable[Post], now: datet
     """Write new and changed posts, index them in the state db; unchanged ones are not touched.
     The files are durable when this returns, so the caller commits the index after them.
     The first source to store an article owns its file; others only add their tags to it."""
-    result = StoreResult()
+    batch = _Batch(state, feeds_dir, now.timestamp())
     handled: set[str] = set()
-    stamp = now.timestamp()
-    writes: Writes = {}
     for post in posts:
         existing = state.find_entry(post.identity, post.link_key)
         if existing is None:
-            _store_new(state, feeds_dir, post, stamp, result, writes)
+            batch.new(post)
             handled.add(post.entry_id)
         elif existing.id in handled:  # the feed lists the article twice: the first one stands
             state.add_identity(post.identity, existing.id)
         elif existing.source == post.source:
-            _update(state, feeds_dir, post, existing, stamp, result, writes)
+            batch.update(post, existing)
             handled.add(existing.id)
         else:
-            _add_source(state, feeds_dir, post, existing, stamp, result, writes)
+            batch.add_source(post, existing)
             handled.add(existing.id)
-    write_many(writes.items())
-    return result
+    write_many(batch.writes.items())
+    return batch.result
 
 
-def _store_new(
-    state: State, feeds_dir: Path, post: Post, stamp: float, result: StoreResult, writes: Writes
-) -> None:
-    path = entry_path(post.source, post.entry_id)
-    title = unique_title(state, post, post.entry_id)
-    text = _own_text(post, title, post.tags)
-    writes[feeds_dir / path] = text.encode("utf-8")
-    stored = StoredEntry(
-        id=post.entry_id,
-        source=post.source,
-        path=path,
-        link_key=post.link_key,
-        title=title,
-        link=post.link,
-        date=post.date.timestamp(),
-        updated=post.date.timestamp(),
-        first_seen=stamp,
-        summary=post.summary,
-        lang=post.lang,
-        authors=post.authors,
-        tags=post.tags,
-        hash=text_hash(text),
-    )
-    state.save_entry(stored, post.identity)
-    state.save_source_tags(stored.id, post.source, post.tags, stamp)
-    _save_html(state, stored, post)
-    result.count(None, stored)
+class _Batch:
+    """One call of store_posts: the entries it indexes and the files it writes at the end."""
 
+    def __init__(self, state: State, feeds_dir: Path, stamp: float) -> None:
+        self.state = state
+        self.feeds_dir = feeds_dir
+        self.stamp = stamp
+        self.result = StoreResult()
+        self.writes: dict[Path, bytes] = {}
 
-def _update(
-    state: State,
-    feeds_dir: Path,
-    post: Post,
-    existing: StoredEntry,
-    stamp: float,
-    result: StoreResult,
-    writes: Writes,
-) -> None:
-    """The owning source's post: rewrite the file when its text (with the merged tags) changed."""
-    by_source = {**state.source_tags(existing.id), post.source: post.tags}
-    tags = merged_tags(post.source, post.tags, by_source)
-    title = unique_title(state, post, existing.id)
-    text = _own_text(post, title, tags)
-    digest = text_hash(text)
-    target = feeds_dir / existing.path
-    if digest == existing.hash and target.exists():
-        state.add_identity(post.identity, existing.id)
-        return
-    writes[target] = text.encode("utf-8")
-    stored = replace(
-        existing,
-        link_key=post.link_key,
-        title=title,
-        link=post.link,
-        date=post.date.timestamp(),
-        updated=stamp,
-        summary=post.summary,
-        lang=post.lang,
-        authors=post.authors,
-        tags=tags,
-        hash=digest,
-    )
-    state.save_entry(stored, post.identity)
-    state.save_source_tags(existing.id, post.source, post.tags, stamp)
-    _save_html(state, stored, post)
-    result.count(existing, stored)
+    def new(self, post: Post) -> None:
+        path = entry_path(post.source, post.entry_id)
+        title = unique_title(self.state, post, post.entry_id)
+        text = _own_text(post, title, post.tags)
+        self.writes[self.feeds_dir / path] = text.encode("utf-8")
+        stored = StoredEntry(
+            id=post.entry_id,
+            source=post.source,
+            path=path,
+            link_key=post.link_key,
+            title=title,
+            link=post.link,
+            date=post.date.timestamp(),
+            updated=post.date.timestamp(),
+            first_seen=self.stamp,
+            summary=post.summary,
+            lang=post.lang,
+            authors=post.authors,
+            tags=post.tags,
+            hash=text_hash(text),
+        )
+        self._record(post, None, stored)
 
+    def update(self, post: Post, existing: StoredEntry) -> None:
+        """The owning source's post: rewrite the file when its text (with the merged tags)
+        changed."""
+        by_source = {**self.state.source_tags(existing.id), post.source: post.tags}
+        tags = merged_tags(post.source, post.tags, by_source)
+        title = unique_title(self.state, post, existing.id)
+        text = _own_text(post, title, tags)
+        digest = text_hash(text)
+        target = self.feeds_dir / existing.path
+        if digest == existing.hash and target.exists():
+            self.state.add_identity(post.identity, existing.id)
+            return
+        self.writes[target] = text.encode("utf-8")
+        stored = replace(
+            existing,
+            link_key=post.link_key,
+            title=title,
+            link=post.link,
+            date=post.date.timestamp(),
+            updated=self.stamp,
+            summary=post.summary,
+            lang=post.lang,
+            authors=post.authors,
+            tags=tags,
+            hash=digest,
+        )
+        self._record(post, existing, stored)
 
-def _save_html(state: State, stored: StoredEntry, post: Post) -> None:
-    """Keep the post's feed HTML for publishing, keyed by the file it belongs with."""
-    if post.html:
-        state.save_html([(stored.id, stored.hash, post.html)])
+    def add_source(self, post: Post, existing: StoredEntry) -> None:
+        """Another source's copy of a stored article: its tags join the file's, its text does
+        not."""
+        self.state.add_identity(post.identity, existing.id)
+        by_source = self.state.source_tags(existing.id)
+        if by_source.get(post.source) == post.tags:
+            return
+        self.state.save_source_tags(existing.id, post.source, post.tags, self.stamp)
+        tags = merged_tags(existing.source, existing.tags, {**by_source, post.source: post.tags})
+        target = self.feeds_dir / existing.path
+        if tags == existing.tags or not target.exists():
+            return
+        text = with_tags(target.read_text(encoding="utf-8"), tags)
+        self.writes[target] = text.encode("utf-8")
+        stored = replace(existing, tags=tags, updated=self.stamp, hash=text_hash(text))
+        self.state.save_entry(stored, post.identity)
+        self.result.count(existing, stored)
 
-
-def _add_source(
-    state: State,
-    feeds_dir: Path,
-    post: Post,
-    existing: StoredEntry,
-    stamp: float,
-    result: StoreResult,
-    writes: Writes,
-) -> None:
-    """Another source's copy of a stored article: its tags join the file's, its text does not."""
-    state.add_identity(post.identity, existing.id)
-    by_source = state.source_tags(existing.id)
-    if by_source.get(post.source) == post.tags:
-        return
-    state.save_source_tags(existing.id, post.source, post.tags, stamp)
-    tags = merged_tags(existing.source, existing.tags, {**by_source, post.source: post.tags})
-    target = feeds_dir / existing.path
-    if tags == existing.tags or not target.exists():
-        return
-    text = with_tags(target.read_text(encoding="utf-8"), tags)
-    writes[target] = text.encode("utf-8")
-    stored = replace(existing, tags=tags, updated=stamp, hash=text_hash(text))
-    state.save_entry(stored, post.identity)
-    result.count(existing, stored)
+    def _record(self, post: Post, before: StoredEntry | None, stored: StoredEntry) -> None:
+        """Index a post's entry, its source's tags and its feed HTML (keyed by the file)."""
+        self.state.save_entry(stored, post.identity)
+        self.state.save_source_tags(stored.id, post.source, post.tags, self.stamp)
+        if post.html:
+            self.state.save_html([(stored.id, stored.hash, post.html)])
+        self.result.count(before, stored)
