@@ -13,53 +13,28 @@ TEMP_PREFIX = ".tmp-"
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that a reader (or a crash) sees the old or the new bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    _replace([(path, data)])
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Write atomically unless the file already holds exactly `data`; True when written."""
-    if _holds(path, data):
-        return False
-    write_atomic(path, data)
-    return True
-
-
-def _holds(path: Path, data: bytes) -> bool:
-    try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
-    except OSError:
-        return False
-
-
-def _fsync_file(name: str) -> None:
-    fd = os.open(name, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return bool(write_many([(path, data)]))
 
 
 def write_many(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
-    """Replace many files, each atomically, paying for durability together: every temp file is
-    written, then all are fsynced, then renamed, then each folder is fsynced once (not once a
-    file). Files that already hold their bytes are left alone; returns those written."""
+    """Replace many files, each atomically; files that already hold their bytes are left
+    alone. Returns those written."""
     changed = [(path, data) for path, data in files if not _holds(path, data)]
+    _replace(changed)
+    return [path for path, _ in changed]
+
+
+def _replace(files: list[tuple[Path, bytes]]) -> None:
+    """Durability paid for together: every temp file is written, then all are fsynced, then
+    renamed over their targets, then each folder is fsynced once (not once a file)."""
     temps: list[tuple[str, Path]] = []
     try:
-        for path, data in changed:
+        for path, data in files:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
             temps.append((tmp, path))
@@ -75,9 +50,23 @@ def write_many(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
-    for folder in {path.parent for path, _ in changed}:
+    for folder in {path.parent for path, _ in files}:
         _fsync_dir(folder)
-    return [path for path, _ in changed]
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _fsync_file(name: str) -> None:
+    fd = os.open(name, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temps(folder: Path) -> None:
