@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
+OPEN_AT_ONCE = 64  # temp files open together, well under any descriptor limit
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -30,28 +31,47 @@ def write_many(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
 
 
 def _replace(files: list[tuple[Path, bytes]]) -> None:
-    """Durability paid for together: every temp file is written, then all are fsynced, then
-    renamed over their targets, then each folder is fsynced once (not once a file)."""
+    """Durability paid for together: the temp files of a chunk are written, then all fsynced,
+    then renamed over their targets; each folder is fsynced once at the end (not once a
+    file). Chunks bound the descriptors held open at once."""
+    folders = {path.parent for path, _ in files}
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(files), OPEN_AT_ONCE):
+        _replace_chunk(files[start : start + OPEN_AT_ONCE])
+    for folder in folders:
+        _fsync_dir(folder)
+
+
+def _replace_chunk(files: list[tuple[Path, bytes]]) -> None:
     temps: list[tuple[str, Path]] = []
     try:
-        for path, data in files:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
-            temps.append((tmp, path))
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-        for tmp, _ in temps:
-            _fsync_file(tmp)
+        handles: list[int] = []
+        try:
+            for path, data in files:
+                fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+                handles.append(fd)
+                temps.append((tmp, path))
+                os.fchmod(fd, 0o644)
+                _write_all(fd, data)
+            for fd in handles:
+                os.fsync(fd)
+        finally:
+            for fd in handles:
+                os.close(fd)
         for tmp, path in temps:
-            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
     except BaseException:
         for tmp, _ in temps:  # those already renamed are gone: unlinking them fails quietly
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
-    for folder in {path.parent for path, _ in files}:
-        _fsync_dir(folder)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _holds(path: Path, data: bytes) -> bool:
@@ -59,14 +79,6 @@ def _holds(path: Path, data: bytes) -> bool:
         return path.stat().st_size == len(data) and path.read_bytes() == data
     except OSError:
         return False
-
-
-def _fsync_file(name: str) -> None:
-    fd = os.open(name, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def remove_stale_temps(folder: Path) -> None:

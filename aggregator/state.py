@@ -246,15 +246,37 @@ class State:
 
     def first_seen(self, identities: Iterable[tuple[str, str | None]]) -> dict[str, float]:
         """When the entry of each (identity, link key) was first stored, found by its identity
-        else by its link; for entries without a date."""
+        else by its link; for entries without a date. A few queries for any number."""
+        pairs = list(identities)
+        by_identity: dict[str, float] = {}
+        for chunk in _chunks([identity for identity, _ in pairs]):
+            by_identity.update(
+                self.db.execute(
+                    "SELECT i.identity, e.first_seen FROM identities i "
+                    f"JOIN entries e ON e.id = i.id WHERE i.identity IN ({_marks(chunk)})",
+                    chunk,
+                )
+            )
+        links = list({key for identity, key in pairs if key and identity not in by_identity})
+        by_link: dict[str, float] = {}
+        for chunk in _chunks(links):
+            rows = self.db.execute(
+                f"SELECT link_key, first_seen FROM entries WHERE link_key IN ({_marks(chunk)})",
+                chunk,
+            )
+            for key, stamp in rows:
+                by_link.setdefault(key, stamp)
         out: dict[str, float] = {}
-        for identity, link_key in identities:
-            found = self.find_entry(identity, link_key)
-            if found:
-                out[identity] = found.first_seen
+        for identity, key in pairs:
+            stamp = by_identity.get(identity)
+            if stamp is None and key:
+                stamp = by_link.get(key)
+            if stamp is not None:
+                out[identity] = stamp
         return out
 
-    def save_entry(self, entry: StoredEntry, identity: str) -> None:
+    def save_entry(self, entry: StoredEntry, identity: str, new: bool = False) -> None:
+        """Insert or update an entry, its identity and its tags (`new`: it had no row yet)."""
         values = [getattr(entry, c) for c in _ENTRY_COLUMNS]
         values[_ENTRY_COLUMNS.index("authors")] = json.dumps(list(entry.authors))
         values[_ENTRY_COLUMNS.index("tags")] = json.dumps(list(entry.tags))
@@ -268,7 +290,8 @@ class State:
             values,
         )
         self.add_identity(identity, entry.id)
-        self.db.execute("DELETE FROM entry_tags WHERE id = ?", (entry.id,))
+        if not new:
+            self.db.execute("DELETE FROM entry_tags WHERE id = ?", (entry.id,))
         self.db.executemany(
             "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
             [(tag, entry.id, entry.date) for tag in entry.tags],
@@ -341,12 +364,9 @@ class State:
     def cached_html(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """Rendered HTML by entry id: (hash of the entry file it was rendered from, html)."""
         out: dict[str, tuple[str, str]] = {}
-        wanted = list(ids)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk in _chunks(list(ids)):
             for entry_id, digest, html in self.db.execute(
-                f"SELECT id, hash, html FROM entry_html WHERE id IN ({marks})", chunk
+                f"SELECT id, hash, html FROM entry_html WHERE id IN ({_marks(chunk)})", chunk
             ):
                 out[entry_id] = (digest, html)
         return out
@@ -460,3 +480,15 @@ def _entry(row: tuple[object, ...]) -> StoredEntry:
     values["authors"] = tuple(json.loads(str(values["authors"])))
     values["tags"] = tuple(json.loads(str(values["tags"])))
     return StoredEntry(**values)  # type: ignore[arg-type]
+
+
+_CHUNK = 500  # bound parameters in one IN (...), well under SQLite's limit
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _marks(values: list[str]) -> str:
+    return ", ".join("?" * len(values))

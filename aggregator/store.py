@@ -69,7 +69,9 @@ def unique_title(state: State, post: Post, entry_id: str) -> str:
     """The post's title, or when another entry has it already, the title with the day, then
     the source, then a number: Hugo keys each page's menu entry by title and warns on twins."""
     title = post.title
-    candidates = [title, f"{title} ({front_day(post.text)})", f"{title} ({post.source})"]
+    if not state.title_taken(title, entry_id):
+        return title
+    candidates = [f"{title} ({front_day(post.text)})", f"{title} ({post.source})"]
     candidates.extend(f"{title} ({number})" for number in range(2, MAX_TITLE_NUMBER))
     for candidate in candidates:
         if not state.title_taken(candidate, entry_id):
@@ -103,6 +105,7 @@ def store_posts(state: State, feeds_dir: Path, posts: Iterable[Post], now: datet
             batch.add_source(post, existing)
             handled.add(existing.id)
     write_many(batch.writes.items())
+    state.save_html(batch.html)
     return batch.result
 
 
@@ -115,6 +118,7 @@ class _Batch:
         self.stamp = stamp
         self.result = StoreResult()
         self.writes: dict[Path, bytes] = {}
+        self.html: list[tuple[str, str, str]] = []
 
     def new(self, post: Post) -> None:
         path = entry_path(post.source, post.entry_id)
@@ -187,8 +191,8 @@ class _Batch:
 
     def _record(self, post: Post, before: StoredEntry | None, stored: StoredEntry) -> None:
         """Index a post's entry, its source's tags and its feed HTML (keyed by the file)."""
-        self.state.save_entry(stored, post.identity)
+        self.state.save_entry(stored, post.identity, new=before is None)
         self.state.save_source_tags(stored.id, post.source, post.tags, self.stamp)
         if post.html:
-            self.state.save_html([(stored.id, stored.hash, post.html)])
+            self.html.append((stored.id, stored.hash, post.html))
         self.result.count(before, stored)
