@@ -14,6 +14,7 @@ from aggregator.defuse import UnsafeDocument, defuse
 from aggregator.errors import AggregatorError
 from aggregator.jsonfeed import JsonFeedError, looks_like_json, parse_json_feed
 from aggregator.models import EntryData, FeedData
+from aggregator.plainrss import read_plain_rss
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -22,9 +23,12 @@ class ParseError(AggregatorError):
     """The bytes are not a feed we can read; the message says why."""
 
 
-def parse_feed(body: bytes, content_type: str = "", url: str = "") -> FeedData:
+def parse_feed(
+    body: bytes, content_type: str = "", url: str = "", plain_rss: bool = True
+) -> FeedData:
     """Parse RSS/Atom/JSON Feed bytes; raises ParseError for an empty body, a non-feed, or no
-    entries."""
+    entries. Plain RSS 2.0 is read with lxml to the same result (`plain_rss=False`: all by
+    feedparser)."""
     if not body.strip():
         raise ParseError("empty body")
     if looks_like_json(body, content_type):
@@ -36,6 +40,18 @@ def parse_feed(body: bytes, content_type: str = "", url: str = "") -> FeedData:
         document = defuse(body)
     except UnsafeDocument as refused:
         raise ParseError(str(refused)) from None
+    plain = read_plain_rss(document, content_type) if plain_rss else None
+    feed, entries = plain if plain is not None else _feedparser(document, content_type, body)
+    return FeedData(
+        title=_text(feed.get("title")),
+        link=feed.get("link") or None,
+        language=feed.get("language") or None,
+        entries=tuple(_entry(e, feed) for e in entries),
+        ttl_minutes=_int(feed.get("ttl")),
+    )
+
+
+def _feedparser(document: bytes, content_type: str, body: bytes) -> tuple[Any, Any]:
     headers = {"content-type": content_type} if content_type else {}
     # feedparser opens a bytes argument that names a file: give it a stream instead
     parsed = feedparser.parse(
@@ -53,13 +69,7 @@ def parse_feed(body: bytes, content_type: str = "", url: str = "") -> FeedData:
         raise ParseError("not a feed")
     if not entries:
         raise ParseError("feed has no entries")
-    return FeedData(
-        title=_text(feed.get("title")),
-        link=feed.get("link") or None,
-        language=feed.get("language") or None,
-        entries=tuple(_entry(e, feed) for e in entries),
-        ttl_minutes=_int(feed.get("ttl")),
-    )
+    return feed, entries
 
 
 def _describe(exc: Any, body: bytes) -> str:
