@@ -137,6 +137,13 @@ _LEADING_IMAGE = re.compile(
 )
 _FIRST_IMAGE = re.compile(r'<img\b[^>]*?\bsrc="([^"]*)"')
 _CODE_LANGUAGE = re.compile(r"(?:^|\s)(?:language-|lang-|brush:\s*)([\w+#.-]{1,40})")
+# an absolute http(s) URL that urljoin() and urlsplit() give back as it is and that has nothing
+# to percent-encode or decode: no `%`, no `;` params, no empty query or fragment
+_PLAIN_ABSOLUTE = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[\w.~!$&'()*+,=:@/-]*)?"
+    r"(?:\?[\w.~!$&'()*+,=:@/?-]+)?(?:#[\w.~!$&'()*+,=:@/?-]+)?",
+    re.ASCII,
+)
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f\"<>\\^`{|}]")
 _SCRIPT_URL = re.compile(r"(?<![a-z0-9])(?:java|vb|live)script:|(?<![a-z0-9])data:", re.IGNORECASE)
 _ENTITY_LIKE = re.compile(r"&(?=#?\w+;)")
@@ -153,6 +160,13 @@ def absolute_url(url: str, base: str | None, schemes: frozenset[str]) -> str | N
     url = url.strip()
     if not url:
         return None
+    if _PLAIN_ABSOLUTE.fullmatch(url) and url[: url.index(":")] in schemes:
+        return None if _SCRIPT_URL.search(url) else url  # what resolve_url() gives back
+    return resolve_url(url, base, schemes)
+
+
+def resolve_url(url: str, base: str | None, schemes: frozenset[str]) -> str | None:
+    """absolute_url() the long way, for any stripped, non-empty URL."""
     try:
         resolved = urljoin(base, url) if base else url
         parts = urlsplit(resolved)

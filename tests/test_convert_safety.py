@@ -20,6 +20,7 @@ from aggregator.markdown import (
     defuse_hugo,
     hugo_shown,
     nesting,
+    resolve_url,
     sanitize,
     to_markdown,
 )
@@ -61,6 +62,34 @@ def markdown_of(html: str) -> str:
 )
 def test_only_safe_absolute_urls(url: str, schemes: frozenset[str], expected: str | None) -> None:
     assert absolute_url(url, BASE, schemes) == expected
+
+
+_URL_CHARS = st.sampled_from(
+    [*"/a;?# <=&@:_~'(*\\{`[-!+,", "%2F", "..", "javascript:", "javascript%3A", "ü", "b/c", "x.y"]
+)
+_URL_PART = st.lists(_URL_CHARS, max_size=6).map("".join)
+_URL = st.tuples(
+    st.sampled_from(["http://", "https://", "HTTP://", "ftp://", "//", "", "mailto:"]),
+    st.sampled_from(["x.example", "x.example:80", "", "a-b.example", "[::1]", "h_st"]),
+    st.sampled_from(["", "/"]),
+    _URL_PART,
+    st.sampled_from(["", "?", "?q=1", "#", "#f"]),
+    _URL_PART,
+).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    url=_URL,
+    base=st.sampled_from([BASE, "http://other.example/", None, "mailto:x@y.example"]),
+    schemes=st.sampled_from([LINK_SCHEMES, IMAGE_SCHEMES, frozenset({"https"})]),
+)
+def test_the_plain_url_shortcut_changes_nothing(
+    url: str, base: str | None, schemes: frozenset[str]
+) -> None:
+    stripped = url.strip()
+    if stripped:
+        assert absolute_url(url, base, schemes) == resolve_url(stripped, base, schemes)
 
 
 @pytest.mark.parametrize(
