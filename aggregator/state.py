@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,27 +275,46 @@ class State:
                 out[identity] = stamp
         return out
 
-    def save_entry(self, entry: StoredEntry, identity: str, new: bool = False) -> None:
-        """Insert or update an entry, its identity and its tags (`new`: it had no row yet)."""
-        values = [getattr(entry, c) for c in _ENTRY_COLUMNS]
-        values[_ENTRY_COLUMNS.index("authors")] = json.dumps(list(entry.authors))
-        values[_ENTRY_COLUMNS.index("tags")] = json.dumps(list(entry.tags))
-        placeholders = ", ".join("?" for _ in _ENTRY_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _ENTRY_COLUMNS[1:])
+    def save_entry(self, entry: StoredEntry, identity: str) -> None:
+        """Insert or update an entry, its identity and its tags."""
         # an upsert, not INSERT OR REPLACE: a replace deletes the row first, and the cascade
         # would drop the entry's other identities and sources
-        self.db.execute(
-            f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) VALUES ({placeholders}) "
-            f"ON CONFLICT(id) DO UPDATE SET {updates}",
-            values,
-        )
+        self.db.execute(_UPSERT_ENTRY, _entry_values(entry))
         self.add_identity(identity, entry.id)
-        if not new:
-            self.db.execute("DELETE FROM entry_tags WHERE id = ?", (entry.id,))
+        self.db.execute("DELETE FROM entry_tags WHERE id = ?", (entry.id,))
         self.db.executemany(
             "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
             [(tag, entry.id, entry.date) for tag in entry.tags],
         )
+
+    def insert_entries(self, rows: Sequence[tuple[StoredEntry, str]], seen: float) -> None:
+        """Index entries that have no row yet, (entry, identity) each, with their tags as their
+        own source's: what save_entry() and save_source_tags() do, a statement for all."""
+        self.db.executemany(_UPSERT_ENTRY, [_entry_values(entry) for entry, _ in rows])
+        self.db.executemany(
+            "INSERT OR REPLACE INTO identities (identity, id) VALUES (?, ?)",
+            [(identity, entry.id) for entry, identity in rows],
+        )
+        self.db.executemany(
+            "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
+            [(tag, entry.id, entry.date) for entry, _ in rows for tag in entry.tags],
+        )
+        self.db.executemany(
+            "INSERT INTO entry_sources (id, source, tags, seen) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(id, source) DO UPDATE SET tags = excluded.tags",
+            [(e.id, e.source, json.dumps(list(e.tags)), seen) for e, _ in rows],
+        )
+
+    def known(self, column: str, values: Iterable[str]) -> set[str]:
+        """Which of `values` some entry (or identity, for column `identity`) already has."""
+        table, name = _KNOWN[column]
+        found: set[str] = set()
+        for chunk in _chunks(list(set(values))):
+            rows = self.db.execute(
+                f"SELECT {name} FROM {table} WHERE {name} IN ({_marks(chunk)})", chunk
+            )
+            found.update(row[0] for row in rows)
+        return found
 
     def title_taken(self, title: str, entry_id: str) -> bool:
         """Whether another entry already has this title (Hugo keys menu entries by title)."""
@@ -480,6 +499,26 @@ def _entry(row: tuple[object, ...]) -> StoredEntry:
     values["authors"] = tuple(json.loads(str(values["authors"])))
     values["tags"] = tuple(json.loads(str(values["tags"])))
     return StoredEntry(**values)  # type: ignore[arg-type]
+
+
+_UPSERT_ENTRY = (
+    f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _ENTRY_COLUMNS)}) "
+    f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ENTRY_COLUMNS[1:])}"
+)
+_KNOWN = {
+    "identity": ("identities", "identity"),
+    "id": ("entries", "id"),
+    "link_key": ("entries", "link_key"),
+    "title": ("entries", "title"),
+}
+
+
+def _entry_values(entry: StoredEntry) -> list[object]:
+    values: list[object] = [getattr(entry, c) for c in _ENTRY_COLUMNS]
+    values[_ENTRY_COLUMNS.index("authors")] = json.dumps(list(entry.authors))
+    values[_ENTRY_COLUMNS.index("tags")] = json.dumps(list(entry.tags))
+    return values
 
 
 _CHUNK = 500  # bound parameters in one IN (...), well under SQLite's limit

@@ -85,13 +85,24 @@ def _own_text(post: Post, title: str, tags: tuple[str, ...]) -> str:
     return text if tags == post.tags else with_tags(text, tags)
 
 
-def store_posts(state: State, feeds_dir: Path, posts: Iterable[Post], now: datetime) -> StoreResult:
+def store_posts(
+    state: State, feeds_dir: Path, posts: Iterable[Post], now: datetime, together: bool = True
+) -> StoreResult:
     """Write new and changed posts, index them in the state db; unchanged ones are not touched.
     The files are durable when this returns, so the caller commits the index after them.
-    The first source to store an article owns its file; others only add their tags to it."""
+    The first source to store an article owns its file; others only add their tags to it.
+    `together`: index a leading run of new posts in one go (False: each post on its own, the
+    same result more slowly)."""
     batch = _Batch(state, feeds_dir, now.timestamp())
+    posts = list(posts)
+    unseen = _Unseen(state, posts if together else [], batch.stamp)
     handled: set[str] = set()
     for post in posts:
+        if unseen.claim(post):
+            batch.new(post, unseen)
+            handled.add(post.entry_id)
+            continue
+        unseen.flush()
         existing = state.find_entry(post.identity, post.link_key)
         if existing is None:
             batch.new(post)
@@ -104,9 +115,53 @@ def store_posts(state: State, feeds_dir: Path, posts: Iterable[Post], now: datet
         else:
             batch.add_source(post, existing)
             handled.add(existing.id)
+    unseen.flush()
     write_many(batch.writes.items())
     state.save_html(batch.html)
     return batch.result
+
+
+class _Unseen:
+    """The leading run of a batch's posts that are new beyond doubt: no entry, stored or
+    stored before them in this batch, has their identity, id, link or title. They are
+    indexed together, a statement a table; the first post that is not ends the run, and it and
+    every post after it go one by one."""
+
+    def __init__(self, state: State, posts: list[Post], stamp: float) -> None:
+        self.state = state
+        self.stamp = stamp
+        self.identities = state.known("identity", (p.identity for p in posts))
+        self.ids = state.known("id", (p.entry_id for p in posts))
+        self.links = state.known("link_key", (p.link_key for p in posts if p.link_key))
+        self.titles = state.known("title", (p.title for p in posts))
+        self.rows: list[tuple[StoredEntry, str]] = []
+        self.open = bool(posts)
+
+    def claim(self, post: Post) -> bool:
+        """Whether the post is new beyond doubt, its identity, id, link and title taken if so."""
+        if not self.open or (
+            post.identity in self.identities
+            or post.entry_id in self.ids
+            or post.link_key in self.links
+            or post.title in self.titles
+        ):
+            return False
+        self.identities.add(post.identity)
+        self.ids.add(post.entry_id)
+        if post.link_key:
+            self.links.add(post.link_key)
+        self.titles.add(post.title)
+        return True
+
+    def add(self, entry: StoredEntry, identity: str) -> None:
+        self.rows.append((entry, identity))
+
+    def flush(self) -> None:
+        """Index the run so far; from now on posts go one by one."""
+        if self.rows:
+            self.state.insert_entries(self.rows, self.stamp)
+            self.rows = []
+        self.open = False
 
 
 class _Batch:
@@ -120,9 +175,11 @@ class _Batch:
         self.writes: dict[Path, bytes] = {}
         self.html: list[tuple[str, str, str]] = []
 
-    def new(self, post: Post) -> None:
+    def new(self, post: Post, unseen: _Unseen | None = None) -> None:
+        """A post no entry has yet; indexed with `unseen`'s run when it is part of it (its
+        title then known to be free), else at once."""
         path = entry_path(post.source, post.entry_id)
-        title = unique_title(self.state, post, post.entry_id)
+        title = post.title if unseen else unique_title(self.state, post, post.entry_id)
         text = _own_text(post, title, post.tags)
         self.writes[self.feeds_dir / path] = text.encode("utf-8")
         stored = StoredEntry(
@@ -141,7 +198,13 @@ class _Batch:
             tags=post.tags,
             hash=text_hash(text),
         )
-        self._record(post, None, stored)
+        if unseen is None:
+            self._record(post, None, stored)
+            return
+        unseen.add(stored, post.identity)
+        if post.html:
+            self.html.append((stored.id, stored.hash, post.html))
+        self.result.count(None, stored)
 
     def update(self, post: Post, existing: StoredEntry) -> None:
         """The owning source's post: rewrite the file when its text (with the merged tags)
@@ -191,7 +254,7 @@ class _Batch:
 
     def _record(self, post: Post, before: StoredEntry | None, stored: StoredEntry) -> None:
         """Index a post's entry, its source's tags and its feed HTML (keyed by the file)."""
-        self.state.save_entry(stored, post.identity, new=before is None)
+        self.state.save_entry(stored, post.identity)
         self.state.save_source_tags(stored.id, post.source, post.tags, self.stamp)
         if post.html:
             self.html.append((stored.id, stored.hash, post.html))

@@ -1,0 +1,90 @@
+"""Storing a feed's posts with its new ones indexed together ends exactly where storing them
+one at a time does: same files, same rows, whatever mix of new posts, repeats, shared links,
+twin titles and cross-posts the batch holds."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from aggregator.config import FeedConfig, FrontMatterDefaults
+from aggregator.convert import convert_entry, identify_entries
+from aggregator.models import Post
+from aggregator.parse import parse_feed
+from aggregator.state import State
+from aggregator.store import store_posts
+from tests.helpers import snapshot
+from tests.test_identity import item, rss
+
+NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
+Row = tuple[object, ...]
+TABLES = ("entries", "identities", "entry_tags", "entry_sources", "entry_html")
+
+
+def posts_of(source: str, document: str) -> list[Post]:
+    config = FeedConfig(
+        name=source,
+        url=f"https://{source}.example/feed",
+        lang=None,
+        tags=("news",),
+        front=FrontMatterDefaults(),
+    )
+    feed = parse_feed(document.encode())
+    identities = identify_entries(feed.entries, feed, config)
+    return [
+        convert_entry(entry, feed, config, ZoneInfo("UTC"), NOW, identity)
+        for entry, identity in zip(feed.entries, identities, strict=True)
+    ]
+
+
+BATCHES = [
+    posts_of(
+        "blog",
+        rss(
+            item("One", "https://blog.example/1", "g1"),
+            item("Two", "https://blog.example/2", "g2"),
+            item("Two", "https://blog.example/3", "g3"),  # a twin title
+            item("One again", "https://blog.example/1", "g1"),  # the same guid twice
+            item("Four", "https://blog.example/4", "g4"),
+            item("Moved", "https://blog.example/4", "g5"),  # another guid, the same link
+            item("Six", "https://blog.example/6", "g6"),
+        ),
+    ),
+    posts_of(
+        "mirror",
+        rss(
+            item("Mirror first", "https://mirror.example/1", "m1"),
+            item("Two, mirrored", "https://blog.example/2?utm_source=x", "m2"),  # a cross-post
+            item("Mirror last", "https://mirror.example/3", "m3"),
+        ),
+    ),
+    posts_of("blog", rss(item("Seven", "https://blog.example/7", "g7"))),
+]
+
+
+def stored(root: Path, together: bool) -> tuple[dict[str, bytes], dict[str, list[Row]]]:
+    feeds = root / "feeds"
+    feeds.mkdir(parents=True)
+    with State(root / "state.sqlite") as state:
+        for posts in BATCHES:
+            with state.transaction():
+                store_posts(state, feeds, posts, NOW, together=together)
+    db = sqlite3.connect(root / "state.sqlite")
+    rows = {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall()) for t in TABLES}
+    db.close()
+    files = {str(p.relative_to(feeds)): data for p, (data, _) in snapshot(feeds).items()}
+    return files, rows
+
+
+def test_a_batch_stores_what_posts_one_by_one_store(tmp_path: Path) -> None:
+    together = stored(tmp_path / "together", together=True)
+    one_by_one = stored(tmp_path / "alone", together=False)
+    assert together == one_by_one
+    files, rows = together
+    # the blog's 7 posts less a repeat, the mirror's 3 less its cross-post, and one more
+    assert len(files) == len(rows["entries"]) == 9
+    titles = sorted(str(row[4]) for row in rows["entries"])
+    assert titles.count("Two") == 1 and "Two (2026-11-02)" in titles
+    assert sum(1 for row in rows["entry_sources"] if row[1] == "mirror") == 3
