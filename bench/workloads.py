@@ -25,6 +25,21 @@ DAEMON_TIMEOUT = 600.0
 DAEMON_POLL = 0.1
 
 
+def fresh(workdir: Path, name: str) -> Path:
+    """A new, empty folder under `workdir` (never one reused: see set_aside)."""
+    number = 0
+    while (workdir / f"{name}-{number}").exists():
+        number += 1
+    return workdir / f"{name}-{number}"
+
+
+def set_aside(path: Path, workdir: Path) -> None:
+    """Move a finished project out of the way, to be deleted with `workdir` after the last
+    measurement: deleting tens of thousands of files keeps the disk busy (journal, discards)
+    for seconds, which would land on whatever runs next."""
+    path.rename(fresh(workdir, "done"))
+
+
 def config_text(feeds: Sequence[tuple[str, str, str]], interval: str = "30m") -> str:
     """A bench project's config.toml: (name, url, extra TOML) for each feed."""
     lines = [
@@ -106,8 +121,7 @@ def fetch_round(results: Results, server: FeedServer, feeds: int, workdir: Path)
     urls_file = workdir / f"urls-{feeds}.txt"
     urls_file.write_text("\n".join(urls) + "\n")
     for peer in ("floor", "reader"):
-        peer_dir = workdir / f"{peer}-{feeds}"
-        shutil.rmtree(peer_dir, ignore_errors=True)
+        peer_dir = fresh(workdir, f"{peer}-{feeds}")
         peer_dir.mkdir()
         for mode in ("cold", "warm"):
             run, figures = peer_run(peer, mode, peer_dir, urls_file)
@@ -115,9 +129,8 @@ def fetch_round(results: Results, server: FeedServer, feeds: int, workdir: Path)
             results.figure(f"{peer}.{mode}.{feeds}", f"{peer} {mode}").add(
                 figures["seconds"], run.peak_mb, entries=int(figures["entries"])
             )
-        shutil.rmtree(peer_dir)
-    project = workdir / f"ours-{feeds}"
-    shutil.rmtree(project, ignore_errors=True)
+        set_aside(peer_dir, workdir)
+    project = fresh(workdir, f"ours-{feeds}")
     config = http_project(project, urls)
     command = [AGGREGATOR, "fetch", "-c", str(config)]
     startup = checked(run_measured([AGGREGATOR, "--version"]), "aggregator --version")
@@ -140,7 +153,7 @@ def fetch_round(results: Results, server: FeedServer, feeds: int, workdir: Path)
         requests=answered["feeds"],
         bodies_served=answered["ok"],
     )
-    shutil.rmtree(project)
+    set_aside(project, workdir)
 
 
 def publish_project(root: Path, entries: int, tags: int) -> tuple[Path, int, int]:
@@ -162,8 +175,7 @@ def publish_project(root: Path, entries: int, tags: int) -> tuple[Path, int, int
 
 def publish_workload(results: Results, workdir: Path, entries: int, tags: int) -> None:
     """Build the project by a real fetch, then time publishing it."""
-    project = workdir / "publish"
-    shutil.rmtree(project, ignore_errors=True)
+    project = fresh(workdir, "publish")
     config, per_source, pool = publish_project(project, entries, tags)
     log(f"publish: fetching {entries} entries over {tags} tags")
     build = checked(run_measured([AGGREGATOR, "fetch", "-c", str(config)]), "publish build")
@@ -173,7 +185,7 @@ def publish_workload(results: Results, workdir: Path, entries: int, tags: int) -
         build.seconds, build.peak_mb, entries=stored, tags=published_tags
     )
     time_publish(results, project, per_source, pool, published_tags + 1)
-    shutil.rmtree(project)
+    set_aside(project, workdir)
 
 
 def time_publish(results: Results, project: Path, per_source: int, pool: int, feeds: int) -> None:
@@ -185,7 +197,8 @@ def time_publish(results: Results, project: Path, per_source: int, pool: int, fe
     sources = sum(1 for _ in (project / "sources").iterdir())
     command = [AGGREGATOR, "publish", "-c", str(config)]
     for repeat in range(results.settings.repeat):
-        shutil.rmtree(output, ignore_errors=True)
+        if output.exists():
+            set_aside(output, project.parent)
         full = checked(run_measured(command), "aggregator publish (full)")
         written = sum(1 for _ in output.rglob("*.xml"))
         if written != feeds:
@@ -218,8 +231,7 @@ def soak_workload(
 ) -> None:
     """Many cycles over feeds that keep changing: the tree's memory (PSS) and open files after each
     cycle, by the real daemon (`aggregator run`) or by `run_cycle` in a loop in one process."""
-    project = workdir / "soak"
-    shutil.rmtree(project, ignore_errors=True)
+    project = fresh(workdir, "soak")
     urls = [server.feed_url(i, "churn") for i in range(feeds)]
     config = http_project(project, urls, SOAK_INTERVAL)
     log(
@@ -242,7 +254,7 @@ def soak_workload(
         fig.add(sample["seconds"], peak)
     entries = sum(1 for _ in (project / "feeds").rglob("*.md"))
     fig.counts.update(cycles=len(samples), entries=entries)
-    shutil.rmtree(project)
+    set_aside(project, workdir)
 
 
 def _soak_daemon(
