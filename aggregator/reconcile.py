@@ -68,19 +68,20 @@ def reconcile(config: Config, state: State, now: float) -> ReconcileResult:
     entry by entry."""
     tz = ZoneInfo(config.site.timezone)
     result = ReconcileResult()
-    listing = folder_stats(config.site.feeds_dir)
-    digests = {folder: _digest(files) for folder, files in listing.items()}
+    feeds_dir = config.site.feeds_dir
+    digests = {name: _digest(_listing(path)) for name, path in _folders(feeds_dir)}
     known = state.folder_digests()
     changed = {f for f, d in digests.items() if known.get(f) != d}
     changed |= (state.entry_folders() | known.keys()) - digests.keys()
     with state.transaction():
         for folder in sorted(changed):
             problems = len(result.problems)
-            _reconcile_folder(
-                state, config.site.feeds_dir, folder, listing.get(folder, {}), tz, now, result
-            )
+            listing = _listing(feeds_dir / folder) if folder in digests else []
+            files = {name: (size, mtime) for name, size, mtime in listing}
+            _reconcile_folder(state, feeds_dir, folder, files, tz, now, result)
             clean = len(result.problems) == problems
-            state.save_folder_digest(folder, digests.get(folder) if clean else None)
+            present = folder in digests
+            state.save_folder_digest(folder, _digest(listing) if clean and present else None)
         if result.deleted:
             state.drop_orphans()
     return result
@@ -116,26 +117,32 @@ def _reconcile_folder(
             state.save_entry_file(entry_id, fresh, *stat)
 
 
-def folder_stats(feeds_dir: Path) -> dict[str, dict[str, tuple[int, int]]]:
-    """(size, mtime_ns) of every `.md` file by folder and name under feeds/ (entries live in
-    `<folder>/<name>.md`), from one directory scan per folder."""
-    found: dict[str, dict[str, tuple[int, int]]] = {}
+def _folders(feeds_dir: Path) -> list[tuple[str, Path]]:
+    """The entry folders under feeds/ (entries live in `<folder>/<name>.md`)."""
     try:
-        folders = [f for f in os.scandir(feeds_dir) if f.is_dir(follow_symlinks=False)]
+        with os.scandir(feeds_dir) as found:
+            return [(f.name, Path(f.path)) for f in found if f.is_dir(follow_symlinks=False)]
     except OSError:
-        return found
-    for folder in folders:
-        files = found[folder.name] = {}
-        with os.scandir(folder.path) as entries:
+        return []
+
+
+def _listing(folder: Path) -> list[tuple[str, int, int]]:
+    """(name, size, mtime_ns) of every `.md` file in a folder, from one directory scan."""
+    out: list[tuple[str, int, int]] = []
+    try:
+        with os.scandir(folder) as entries:
             for file in entries:
                 if file.name.endswith(".md"):
                     stat = file.stat(follow_symlinks=False)
-                    files[file.name] = (stat.st_size, stat.st_mtime_ns)
-    return found
+                    out.append((file.name, stat.st_size, stat.st_mtime_ns))
+    except FileNotFoundError:
+        pass
+    return out
 
 
-def _digest(files: dict[str, tuple[int, int]]) -> str:
-    return hashlib.sha256(repr(sorted(files.items())).encode("utf-8", "surrogatepass")).hexdigest()
+def _digest(listing: list[tuple[str, int, int]]) -> str:
+    lines = sorted(f"{name}\0{size}\0{mtime}" for name, size, mtime in listing)
+    return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _check(
