@@ -4,7 +4,9 @@
   each cycle a JSON line with its seconds, the process's memory (PSS) and its open file descriptors
   (the stand-in for `aggregator run` when the daemon is not measured directly);
 - `add-entry CONFIG NAME`: store the newest entry of feed NAME's local file through the store
-  API, without publishing, and print its link (the publish-after-one-entry workload).
+  API, without publishing, and print its link (the publish-after-one-entry workload);
+- `publish CONFIG`: one `publish()` call, what the daemon runs after a cycle (no start-up, no
+  scan for hand edits), printing a JSON line with its seconds and the files it wrote.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aggregator.config import load_config
 from aggregator.convert import convert_entry
 from aggregator.parse import parse_feed
 from aggregator.pipeline import run_cycle
+from aggregator.publish import publish
 from aggregator.state import State
 from aggregator.store import store_posts
 from bench.measure import MB, open_fds, pss_bytes
@@ -62,6 +65,15 @@ def add_entry(config_path: Path, name: str) -> None:
     print(post.link)
 
 
+def publish_step(config_path: Path) -> None:
+    config = load_config(config_path)
+    with State(config.state_path) as state:
+        started = time.perf_counter()
+        result = publish(config, state)
+        seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "written": len(result.written)}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Drive the aggregator's API in one process.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,9 +83,13 @@ def main() -> None:
     add_parser = commands.add_parser("add-entry")
     add_parser.add_argument("config", type=Path)
     add_parser.add_argument("name")
+    publish_parser = commands.add_parser("publish")
+    publish_parser.add_argument("config", type=Path)
     args = parser.parse_args()
     if args.command == "soak":
         soak(args.config, args.cycles)
+    elif args.command == "publish":
+        publish_step(args.config)
     else:
         add_entry(args.config, args.name)
 

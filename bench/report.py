@@ -110,10 +110,11 @@ class Results:
             factor = SCALING_SLACK * big / feeds[0]
             ratio = self.ratio(f"ours.cold.{big}", f"ours.cold.{feeds[0]}") or 0.0
             add(Target(f"cold {big} <= {factor:.1f} x cold {feeds[0]}", ratio, factor, "x"))
-        one = self.ratio("ours.publish.one", "ours.publish.full")
-        if one is not None:
-            name = f"publish after one new entry <= {PUBLISH_ONE_VS_FULL:.0%} of full"
-            add(Target(name, one, PUBLISH_ONE_VS_FULL, "x"))
+        for way, what in (("step", "publish step"), ("cli", "aggregator publish")):
+            one = self.ratio(f"ours.publish.{way}.one", f"ours.publish.{way}.full")
+            if one is not None:
+                name = f"{what} after one new entry <= {PUBLISH_ONE_VS_FULL:.0%} of full"
+                add(Target(name, one, PUBLISH_ONE_VS_FULL, "x"))
         return out
 
     def _vs_reader(self, feeds: int) -> Target:

@@ -189,41 +189,55 @@ def publish_workload(results: Results, workdir: Path, entries: int, tags: int) -
 
 
 def time_publish(results: Results, project: Path, per_source: int, pool: int, feeds: int) -> None:
-    """`aggregator publish` on a built `publish_project`: in full (empty output/, which must get
-    all `feeds` back), then after one new entry stored through the store API (which must reach
-    all.xml); one of each per repeat, each repeat adding its entry to another of the last
-    sources, whose dates are the newest (feeds are offset by seconds)."""
+    """Publishing a built `publish_project`, in full (empty output/, which must get all `feeds`
+    back) and after one new entry stored through the store API (which must reach all.xml):
+    once as `aggregator publish` (start-up and the scan for hand edits included), once as the
+    publish step alone in a process (what the daemon runs after a cycle). Each new entry goes
+    to another of the last sources, whose dates are the newest (feeds are offset by seconds)."""
     config, output = project / "config.toml", project / "output"
     sources = sum(1 for _ in (project / "sources").iterdir())
-    command = [AGGREGATOR, "publish", "-c", str(config)]
-    for repeat in range(results.settings.repeat):
-        if output.exists():
-            set_aside(output, project.parent)
-        full = checked(run_measured(command), "aggregator publish (full)")
-        written = sum(1 for _ in output.rglob("*.xml"))
-        if written != feeds:
-            raise BenchError(f"full publish wrote {written} feeds, expected {feeds}")
-        log(f"publish full: {full.seconds:.2f} s")
-        results.figure("ours.publish.full", "publish, all tags").add(
-            full.seconds, full.peak_mb, feeds=written
-        )
-        index = sources - 1 - repeat
-        source = project / "sources" / f"{index}.xml"
-        source.write_bytes(feed_xml(index, version=1, entries=per_source, category_pool=pool))
-        link = checked(
-            run_measured(
-                module("bench.inproc", "add-entry", str(config), f"src-{index:04d}"), cwd=REPO
-            ),
-            "storing one new entry",
-        ).stdout.strip()
-        before = mtimes(output)
-        one = checked(run_measured(command), "aggregator publish (one new entry)")
-        if link not in (output / "all.xml").read_text(encoding="utf-8"):
-            raise BenchError(f"publish after one new entry: {link} is not in all.xml")
-        log(f"publish after one new entry: {one.seconds:.2f} s")
-        results.figure("ours.publish.one", "publish after one new entry").add(
-            one.seconds, one.peak_mb, files_written=files_written(before, mtimes(output))
-        )
+    ways = {
+        "cli": [AGGREGATOR, "publish", "-c", str(config)],
+        "step": module("bench.inproc", "publish", str(config)),
+    }
+    added = 0
+    for _ in range(results.settings.repeat):
+        for way, command in ways.items():
+            if output.exists():
+                set_aside(output, project.parent)
+            full, full_mb = _publish_run(command, way, "full")
+            written = sum(1 for _ in output.rglob("*.xml"))
+            if written != feeds:
+                raise BenchError(f"full publish wrote {written} feeds, expected {feeds}")
+            results.figure(f"ours.publish.{way}.full", f"publish ({way}), all tags").add(
+                full, full_mb, feeds=written
+            )
+            index = sources - 1 - added
+            added += 1
+            source = project / "sources" / f"{index}.xml"
+            source.write_bytes(feed_xml(index, version=1, entries=per_source, category_pool=pool))
+            link = checked(
+                run_measured(
+                    module("bench.inproc", "add-entry", str(config), f"src-{index:04d}"), cwd=REPO
+                ),
+                "storing one new entry",
+            ).stdout.strip()
+            before = mtimes(output)
+            one, one_mb = _publish_run(command, way, "one new entry")
+            if link not in (output / "all.xml").read_text(encoding="utf-8"):
+                raise BenchError(f"publish after one new entry: {link} is not in all.xml")
+            results.figure(f"ours.publish.{way}.one", f"publish ({way}) after one entry").add(
+                one, one_mb, files_written=files_written(before, mtimes(output))
+            )
+
+
+def _publish_run(command: list[str], way: str, what: str) -> tuple[float, float]:
+    """Seconds of one publish (the whole command's, or the step's own as it reports them) and
+    the process's peak memory."""
+    run = checked(run_measured(command, cwd=REPO), f"publish ({way}, {what})")
+    seconds = run.seconds if way == "cli" else float(json.loads(run.stdout)["seconds"])
+    log(f"publish ({way}) {what}: {seconds:.2f} s")
+    return seconds, run.peak_mb
 
 
 def soak_workload(

@@ -42,8 +42,8 @@ def test_quick_benchmark_prints_every_figure(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     figures = data["figures"]
     sizes = QUICK["feeds"]
-    expected = {"ours.startup", "ours.publish.build", "ours.publish.full", "ours.publish.one"}
-    expected |= {"ours.soak"}
+    expected = {"ours.startup", "ours.publish.build", "ours.soak"}
+    expected |= {f"ours.publish.{way}.{n}" for way in ("cli", "step") for n in ("full", "one")}
     for n in sizes:
         for who in ("floor", "reader", "ours"):
             expected |= {f"{who}.cold.{n}", f"{who}.warm.{n}"}
@@ -60,12 +60,14 @@ def test_quick_benchmark_prints_every_figure(tmp_path: Path) -> None:
         assert figures[f"ours.cold.{n}"]["peak_mb"] > 10
     build = figures["ours.publish.build"]["counts"]
     assert build == {"entries": QUICK["publish_entries"], "tags": QUICK["publish_tags"]}
-    assert figures["ours.publish.full"]["counts"]["feeds"] == QUICK["publish_tags"] + 1
+    for way in ("cli", "step"):
+        assert figures[f"ours.publish.{way}.full"]["counts"]["feeds"] == QUICK["publish_tags"] + 1
+        assert figures[f"ours.publish.{way}.one"]["counts"]["files_written"] > 0
     assert len(data["soak"]) == QUICK["soak_cycles"]
     assert all(sample["fds"] > 0 and sample["memory_mb"] > 10 for sample in data["soak"])
 
     targets = data["targets"]
-    assert len(targets) == 2 + 5 * len(sizes) + (len(sizes) - 1) + 1
+    assert len(targets) == 2 + 5 * len(sizes) + (len(sizes) - 1) + 2
     for target in targets:
         verdict = "PASS" if target["passed"] else "FAIL"
         assert f"{verdict} {target['name']}: " in proc.stdout
