@@ -1,11 +1,12 @@
-"""Crash-safe file replacement: temp file in the same folder, fsync, os.replace."""
+"""Crash-safe file replacement: temp file in the same folder, fsync, os.replace (the temp files
+can be written by one process and installed by another)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
@@ -14,7 +15,7 @@ OPEN_AT_ONCE = 64  # temp files open together, well under any descriptor limit
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that a reader (or a crash) sees the old or the new bytes."""
-    _replace([(path, data)])
+    install(write_temps([(path, data)]))
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -26,46 +27,62 @@ def write_many(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
     """Replace many files, each atomically; files that already hold their bytes are left
     alone. Returns those written."""
     changed = [(path, data) for path, data in files if not _holds(path, data)]
-    _replace(changed)
+    install(write_temps(changed))
     return [path for path, _ in changed]
 
 
-def _replace(files: list[tuple[Path, bytes]]) -> None:
-    """Durability paid for together: the temp files of a chunk are written, then all fsynced,
-    then renamed over their targets; each folder is fsynced once at the end (not once a
-    file). Chunks bound the descriptors held open at once."""
-    folders = {path.parent for path, _ in files}
-    for folder in folders:
+def write_temps(files: Sequence[tuple[Path, bytes]]) -> list[tuple[str, Path]]:
+    """Each file's bytes in a durable temp file beside its target, nothing replaced yet:
+    (temp, target) pairs for install(). The temps of a chunk are written, then fsynced
+    together (chunks bound the descriptors held open at once); none is left on failure."""
+    for folder in {path.parent for path, _ in files}:
         folder.mkdir(parents=True, exist_ok=True)
-    for start in range(0, len(files), OPEN_AT_ONCE):
-        _replace_chunk(files[start : start + OPEN_AT_ONCE])
-    for folder in folders:
+    temps: list[tuple[str, Path]] = []
+    try:
+        for start in range(0, len(files), OPEN_AT_ONCE):
+            _temps_chunk(files[start : start + OPEN_AT_ONCE], temps)
+    except BaseException:
+        discard(tmp for tmp, _ in temps)
+        raise
+    return temps
+
+
+def install(temps: Sequence[tuple[str, Path]]) -> None:
+    """Rename durable temp files over their targets, then fsync each folder once (not once a
+    file). A temp not renamed when this fails is removed."""
+    done = 0
+    try:
+        for tmp, path in temps:
+            os.replace(tmp, path)
+            done += 1
+    except BaseException:
+        discard(tmp for tmp, _ in temps[done:])
+        raise
+    for folder in {path.parent for _, path in temps}:
         _fsync_dir(folder)
 
 
-def _replace_chunk(files: list[tuple[Path, bytes]]) -> None:
-    temps: list[tuple[str, Path]] = []
+def discard(temps: Iterable[str]) -> None:
+    """Remove temp files that will not be installed."""
+    for tmp in temps:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _temps_chunk(files: Sequence[tuple[Path, bytes]], temps: list[tuple[str, Path]]) -> None:
+    handles: list[int] = []
     try:
-        handles: list[int] = []
-        try:
-            for path, data in files:
-                fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
-                handles.append(fd)
-                temps.append((tmp, path))
-                os.fchmod(fd, 0o644)
-                _write_all(fd, data)
-            for fd in handles:
-                os.fsync(fd)
-        finally:
-            for fd in handles:
-                os.close(fd)
-        for tmp, path in temps:
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp, _ in temps:  # those already renamed are gone: unlinking them fails quietly
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise
+        for path, data in files:
+            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+            handles.append(fd)
+            temps.append((tmp, path))
+            os.fchmod(fd, 0o644)
+            _write_all(fd, data)
+        for fd in handles:
+            os.fsync(fd)
+    finally:
+        for fd in handles:
+            os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:

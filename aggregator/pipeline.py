@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from aggregator import defaults, health, workers
-from aggregator.atomic import remove_stale_temps
+from aggregator.atomic import discard, remove_stale_temps
 from aggregator.config import Config, FeedConfig
 from aggregator.errors import FeedError
 from aggregator.fetch import FetchError, default_user_agent, fetch_all
@@ -23,7 +23,7 @@ from aggregator.models import Fetched
 from aggregator.parse import ParseError
 from aggregator.publish import PublishResult, publish
 from aggregator.state import FeedState, State
-from aggregator.store import StoreResult, store_posts
+from aggregator.store import StoreResult, entry_folder, store_posts
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def run_cycle(
         user_agent = config.fetch.user_agent or default_user_agent(config.site.base_url)
         started = time.monotonic()
         now = datetime.now(UTC).replace(microsecond=0)
-        with Preparing(config, states, now, len(due)) as preparing:
+        with Preparing(config, state, states, now, len(due)) as preparing:
             fetching = fetch_all(due, config.fetch, states, user_agent, preparing.start)
             results = asyncio.run(_until_stopped(fetching, stop))
             if results is None:
@@ -137,9 +137,10 @@ class Preparing:
     in worker processes when there are enough feeds, else inline when the result is wanted."""
 
     def __init__(
-        self, config: Config, states: dict[str, FeedState], now: datetime, jobs: int
+        self, config: Config, state: State, states: dict[str, FeedState], now: datetime, jobs: int
     ) -> None:
         self.config = config
+        self.state = state
         self.states = states
         self.now = now
         self.pool = workers.executor(jobs)
@@ -160,8 +161,10 @@ class Preparing:
         digest = body_hash(result.body, source, self.config)
         self.digests[source.name] = digest
         if digest != self.states[source.name].body_hash and self.pool is not None:
+            hashes = self.state.file_hashes(entry_folder(source.name))
+            prewrite = workers.Prewrite(self.config.site.feeds_dir, hashes)
             self.futures[source.name] = self.pool.submit(
-                workers.prepare, result, source, self.config.site.timezone, self.now
+                workers.prepare, result, source, self.config.site.timezone, self.now, prewrite
             )
 
     def digest(self, source: FeedConfig) -> str | None:
@@ -232,13 +235,16 @@ def _settle(
         _save(state, health.failed(previous, reason, clock, polled=polled))
         return FeedOutcome(source.name, reason=reason)
     feed = prepared.feed
-    posts = workers.settle_dates(prepared, source, config.site.timezone, state)
-    success = health.succeeded(previous, result, clock, feed.ttl_minutes, polled)
-    with state.transaction():
-        stored = store_posts(state, config.site.feeds_dir, posts, preparing.now)
-        state.save_feed(
-            replace(success, body_hash=digest, title=feed.title or None, site_url=feed.link)
-        )
+    try:
+        posts = workers.settle_dates(prepared, source, config.site.timezone, state)
+        success = health.succeeded(previous, result, clock, feed.ttl_minutes, polled)
+        with state.transaction():
+            stored = store_posts(state, config.site.feeds_dir, posts, preparing.now, prepared.temps)
+            state.save_feed(
+                replace(success, body_hash=digest, title=feed.title or None, site_url=feed.link)
+            )
+    finally:
+        discard(prepared.temps.values())  # those the store did not install
     total.merge(stored)
     return FeedOutcome(
         source.name,

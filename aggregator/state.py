@@ -316,6 +316,14 @@ class State:
             found.update(row[0] for row in rows)
         return found
 
+    def file_hashes(self, folder: str) -> dict[str, str]:
+        """The text hash of every entry whose file is in `folder` of feeds/, by entry id."""
+        rows = self.db.execute(
+            "SELECT id, hash FROM entries WHERE path >= ? AND path < ?",
+            (f"{folder}/", f"{folder}0"),
+        )
+        return dict(rows.fetchall())
+
     def title_taken(self, title: str, entry_id: str) -> bool:
         """Whether another entry already has this title (Hugo keys menu entries by title)."""
         row = self.db.execute(

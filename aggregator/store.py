@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from aggregator.atomic import write_many
+from aggregator.atomic import discard, install, write_many
 from aggregator.frontmatter import front_day, with_tags, with_title
 from aggregator.identity import slug
 from aggregator.models import Post
@@ -49,9 +49,14 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def entry_folder(source: str) -> str:
+    """The folder of feeds/ that a source's entries live in."""
+    return slug(source)
+
+
 def entry_path(source: str, entry_id: str) -> str:
     """Where an entry lives, relative to feeds/: `<source-slug>/<id>.md`."""
-    return f"{slug(source)}/{entry_id}.md"
+    return f"{entry_folder(source)}/{entry_id}.md"
 
 
 def merged_tags(
@@ -86,14 +91,20 @@ def _own_text(post: Post, title: str, tags: tuple[str, ...]) -> str:
 
 
 def store_posts(
-    state: State, feeds_dir: Path, posts: Iterable[Post], now: datetime, together: bool = True
+    state: State,
+    feeds_dir: Path,
+    posts: Iterable[Post],
+    now: datetime,
+    temps: dict[str, str] | None = None,
+    together: bool = True,
 ) -> StoreResult:
     """Write new and changed posts, index them in the state db; unchanged ones are not touched.
     The files are durable when this returns, so the caller commits the index after them.
     The first source to store an article owns its file; others only add their tags to it.
-    `together`: index a leading run of new posts in one go (False: each post on its own, the
-    same result more slowly)."""
-    batch = _Batch(state, feeds_dir, now.timestamp())
+    `temps`: durable temp files already holding posts' text, by entry id; those installed are
+    taken out, the caller discards the rest. `together`: index a leading run of new posts in
+    one go (False: each post on its own, the same result more slowly)."""
+    batch = _Batch(state, feeds_dir, now.timestamp(), {} if temps is None else temps)
     posts = list(posts)
     unseen = _Unseen(state, posts if together else [], batch.stamp)
     handled: set[str] = set()
@@ -116,6 +127,7 @@ def store_posts(
             batch.add_source(post, existing)
             handled.add(existing.id)
     unseen.flush()
+    install(list(batch.ready.items()))
     write_many(batch.writes.items())
     state.save_html(batch.html)
     return batch.result
@@ -167,13 +179,26 @@ class _Unseen:
 class _Batch:
     """One call of store_posts: the entries it indexes and the files it writes at the end."""
 
-    def __init__(self, state: State, feeds_dir: Path, stamp: float) -> None:
+    def __init__(self, state: State, feeds_dir: Path, stamp: float, temps: dict[str, str]) -> None:
         self.state = state
         self.feeds_dir = feeds_dir
         self.stamp = stamp
+        self.temps = temps
         self.result = StoreResult()
         self.writes: dict[Path, bytes] = {}
+        self.ready: dict[str, Path] = {}  # temp file: the target it is installed over
         self.html: list[tuple[str, str, str]] = []
+
+    def write(self, target: Path, text: str, post: Post | None = None) -> None:
+        """Have `target` hold `text`: from the temp file written ahead for `post` when it holds
+        just that, else written here."""
+        tmp = self.temps.pop(post.entry_id, None) if post and text == post.text else None
+        if tmp is not None and Path(tmp).parent == target.parent:
+            self.ready[tmp] = target
+            return
+        if tmp is not None:
+            discard([tmp])
+        self.writes[target] = text.encode("utf-8")
 
     def new(self, post: Post, unseen: _Unseen | None = None) -> None:
         """A post no entry has yet; indexed with `unseen`'s run when it is part of it (its
@@ -181,7 +206,7 @@ class _Batch:
         path = entry_path(post.source, post.entry_id)
         title = post.title if unseen else unique_title(self.state, post, post.entry_id)
         text = _own_text(post, title, post.tags)
-        self.writes[self.feeds_dir / path] = text.encode("utf-8")
+        self.write(self.feeds_dir / path, text, post)
         stored = StoredEntry(
             id=post.entry_id,
             source=post.source,
@@ -218,7 +243,7 @@ class _Batch:
         if digest == existing.hash and target.exists():
             self.state.add_identity(post.identity, existing.id)
             return
-        self.writes[target] = text.encode("utf-8")
+        self.write(target, text, post)
         stored = replace(
             existing,
             link_key=post.link_key,
@@ -247,7 +272,7 @@ class _Batch:
         if tags == existing.tags or not target.exists():
             return
         text = with_tags(target.read_text(encoding="utf-8"), tags)
-        self.writes[target] = text.encode("utf-8")
+        self.write(target, text)
         stored = replace(existing, tags=tags, updated=self.stamp, hash=text_hash(text))
         self.state.save_entry(stored, post.identity)
         self.result.count(existing, stored)

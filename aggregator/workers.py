@@ -5,32 +5,54 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from aggregator import defaults
+from aggregator.atomic import write_temps
 from aggregator.config import FeedConfig
 from aggregator.convert import Identity, convert_entry, entry_date, identify_entries
 from aggregator.filters import select_entries
 from aggregator.models import EntryData, FeedData, Fetched, Post
 from aggregator.parse import parse_feed
 from aggregator.state import State
+from aggregator.store import entry_path, text_hash
+
+
+@dataclass(frozen=True)
+class Prewrite:
+    """Where the entry files go, and the text hash of each one the feed's folder has: the
+    posts whose text differs get their file written ahead, in a temp file beside it."""
+
+    feeds_dir: Path
+    hashes: dict[str, str]
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """One feed parsed and converted, every entry dated as if first seen at `now`."""
+    """One feed parsed and converted, every entry dated as if first seen at `now`; `temps`:
+    durable temp files holding some posts' text (by entry id), for the store to install or
+    discard."""
 
     feed: FeedData
     entries: tuple[EntryData, ...]
     identities: tuple[Identity, ...]
     posts: tuple[Post, ...]
     now: datetime
+    temps: dict[str, str] = field(default_factory=dict)
 
 
-def prepare(fetched: Fetched, source: FeedConfig, timezone: str, now: datetime) -> Prepared:
+def prepare(
+    fetched: Fetched,
+    source: FeedConfig,
+    timezone: str,
+    now: datetime,
+    prewrite: Prewrite | None = None,
+) -> Prepared:
     """Parse a body and convert the entries its filters let through; raises ParseError."""
     assert fetched.body is not None
     feed = parse_feed(fetched.body, fetched.content_type, fetched.url)
@@ -41,7 +63,27 @@ def prepare(fetched: Fetched, source: FeedConfig, timezone: str, now: datetime) 
         convert_entry(entry, feed, source, tz, now, identity)
         for entry, identity in zip(entries, identities, strict=True)
     )
-    return Prepared(feed, entries, identities, posts, now)
+    temps = _prewrite(posts, prewrite) if prewrite else {}
+    return Prepared(feed, entries, identities, posts, now, temps)
+
+
+def _prewrite(posts: tuple[Post, ...], prewrite: Prewrite) -> dict[str, str]:
+    """Write the files of new and changed posts to temp files, off the main process (it
+    installs them when the text is final, as it nearly always is). Writing ahead is only a
+    head start: when it fails, the main process writes the files itself and reports."""
+    files: dict[str, tuple[Path, bytes]] = {}
+    listed = Counter(post.entry_id for post in posts)
+    for post in posts:
+        if listed[post.entry_id] > 1:  # which one the store keeps is its to say
+            continue
+        if prewrite.hashes.get(post.entry_id) != text_hash(post.text):
+            target = prewrite.feeds_dir / entry_path(post.source, post.entry_id)
+            files[post.entry_id] = (target, post.text.encode("utf-8"))
+    try:
+        temps = write_temps(list(files.values()))
+    except OSError:
+        return {}
+    return {entry_id: tmp for entry_id, (tmp, _) in zip(files, temps, strict=True)}
 
 
 def settle_dates(prepared: Prepared, source: FeedConfig, timezone: str, state: State) -> list[Post]:

@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from aggregator.atomic import TEMP_PREFIX, discard
 from aggregator.config import FeedConfig, FrontMatterDefaults
 from aggregator.convert import convert_entry, identify_entries
 from aggregator.models import Post
 from aggregator.parse import parse_feed
 from aggregator.state import State
 from aggregator.store import store_posts
+from aggregator.workers import Prewrite, _prewrite
 from tests.helpers import snapshot
 from tests.test_identity import item, rss
 
@@ -64,13 +66,21 @@ BATCHES = [
 ]
 
 
-def stored(root: Path, together: bool) -> tuple[dict[str, bytes], dict[str, list[Row]]]:
+def stored(
+    root: Path, together: bool, ahead: bool = False
+) -> tuple[dict[str, bytes], dict[str, list[Row]]]:
+    """The files and rows after storing BATCHES; `ahead`: with every post's file written
+    ahead to a temp file, as worker processes do."""
     feeds = root / "feeds"
     feeds.mkdir(parents=True)
     with State(root / "state.sqlite") as state:
         for posts in BATCHES:
+            temps = (
+                _prewrite(tuple(posts), Prewrite(feeds, state.file_hashes("blog"))) if ahead else {}
+            )
             with state.transaction():
-                store_posts(state, feeds, posts, NOW, together=together)
+                store_posts(state, feeds, posts, NOW, temps, together=together)
+            discard(temps.values())
     db = sqlite3.connect(root / "state.sqlite")
     rows = {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall()) for t in TABLES}
     db.close()
@@ -88,3 +98,23 @@ def test_a_batch_stores_what_posts_one_by_one_store(tmp_path: Path) -> None:
     titles = sorted(str(row[4]) for row in rows["entries"])
     assert titles.count("Two") == 1 and "Two (2026-11-02)" in titles
     assert sum(1 for row in rows["entry_sources"] if row[1] == "mirror") == 3
+
+
+def test_files_written_ahead_are_installed_or_removed(tmp_path: Path) -> None:
+    ahead = stored(tmp_path / "ahead", together=True, ahead=True)
+    assert ahead == stored(tmp_path / "here", together=True)
+    assert not list((tmp_path / "ahead").rglob(f"{TEMP_PREFIX}*"))
+
+
+def test_a_file_written_ahead_is_the_one_installed(tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds"
+    posts = BATCHES[0]
+    with State(tmp_path / "state.sqlite") as state:
+        temps = _prewrite(tuple(posts), Prewrite(feeds, {}))
+        assert temps  # every post listed once was written ahead
+        inodes = {Path(tmp).stat().st_ino for tmp in temps.values()}
+        with state.transaction():
+            store_posts(state, feeds, posts, NOW, temps)
+        discard(temps.values())
+    installed = [p for p in feeds.rglob("*.md") if p.stat().st_ino in inodes]
+    assert len(installed) == len(inodes) - 1  # the twin title changed: written here
