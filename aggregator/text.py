@@ -72,4 +72,7 @@ def truncate_words(text: str, length: int) -> str:
 
 def _graphemes(text: str, count: int) -> list[str]:
     """The first `count` grapheme clusters (fewer when the text is shorter)."""
+    window = text[: count + 1]
+    if window.isascii() and "\r" not in window:  # each ASCII character is a cluster but CR LF
+        return list(text[:count])
     return [m.group() for m in islice(_GRAPHEME.finditer(text), count)]

@@ -9,8 +9,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import regex
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.config import FeedConfig, FrontMatterDefaults
@@ -128,6 +129,19 @@ def test_html_title_is_decoded_and_stripped() -> None:
     ],
 )
 def test_summary_cuts_on_grapheme_boundaries(text: str, length: int, expected: str) -> None:
+    assert truncate(text, length) == expected
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    text=st.lists(st.sampled_from(["a", " ", "\r", "\n", "\r\n", "\u0301", "é", "👍🏽", "\t"])).map(
+        "".join
+    ),
+    length=st.integers(min_value=1, max_value=12),
+)
+def test_truncation_counts_clusters_however_the_text_is_made(text: str, length: int) -> None:
+    clusters = regex.findall(r"\X", text)
+    expected = text if len(clusters) <= length else "".join(clusters[:length]).rstrip() + "..."
     assert truncate(text, length) == expected
 
 

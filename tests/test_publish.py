@@ -11,8 +11,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import feedparser
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.config import Config
+from aggregator.feeditems import clean_text
 from aggregator.opml import parse_opml
 from aggregator.publish import feed_path, publish, tag_slug
 from aggregator.state import State
@@ -256,3 +259,24 @@ def test_site_settings_change_rechecks_every_feed(tmp_path: Path) -> None:
         result = publish(renamed, state)
     assert len(result.written) == 4  # all, alpha, beta and feeds.opml (index.html is relative)
     check_output(renamed)
+
+
+def _forbidden(char: str) -> bool:
+    code = ord(char)
+    return (
+        code in (0xB, 0xC)
+        or code <= 0x8
+        or 0xE <= code <= 0x1F
+        or 0x7F <= code <= 0x9F
+        or 0xD800 <= code <= 0xDFFF
+        or 0xFDD0 <= code <= 0xFDEF
+        or 0xFFFD <= code <= 0xFFFF
+        or (code > 0xFFFF and code & 0xFFFE == 0xFFFE)
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=40))
+def test_clean_text_drops_exactly_what_xml_forbids_or_validators_flag(text: str) -> None:
+    assert clean_text(text) == "".join(c for c in text if not _forbidden(c))
+    assert clean_text("a\U0001fffeb\ufffe\U0010ffffc\x85") == "abc"
