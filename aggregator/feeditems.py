@@ -31,6 +31,13 @@ _UNWANTED_ASTRAL = re.compile(f"[{_PLANE_NONCHARACTERS}]")
 _LANG_SHAPE = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _URI_SAFE = ";/:@&=+$,-_.!~*'()%"
+# an http(s) URI that encode_uri() gives back as it is: lower-case host, no port or user, a
+# path, nothing to percent-encode, no empty query or fragment
+_PLAIN_URI = re.compile(
+    r"https?://[a-z0-9.-]+/[\w.~;/:@&=+$,!*'()-]*"
+    r"(?:\?[\w.~;/:@&=+$,!*'()?-]+)?(?:#[\w.~;/:@&=+$,!*'()?-]+)?",
+    re.ASCII,
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,16 @@ def absolute_uri(url: str | None) -> str | None:
     become URIs, hosts become IDNA), without credentials; None when that is not possible."""
     if not url:
         return None
+    url = url.strip()
+    if _PLAIN_URI.fullmatch(url):
+        return url  # what encode_uri() gives back unchanged
+    return encode_uri(url)
+
+
+def encode_uri(url: str) -> str | None:
+    """absolute_uri() the long way, for any stripped URL."""
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
         host = parts.hostname
     except ValueError:

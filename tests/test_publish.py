@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.config import Config
-from aggregator.feeditems import clean_text
+from aggregator.feeditems import absolute_uri, clean_text, encode_uri
 from aggregator.opml import parse_opml
 from aggregator.publish import feed_path, publish, tag_slug
 from aggregator.state import State
@@ -280,3 +280,20 @@ def _forbidden(char: str) -> bool:
 def test_clean_text_drops_exactly_what_xml_forbids_or_validators_flag(text: str) -> None:
     assert clean_text(text) == "".join(c for c in text if not _forbidden(c))
     assert clean_text("a\U0001fffeb\ufffe\U0010ffffc\x85") == "abc"
+
+
+_URI = st.tuples(
+    st.sampled_from(["http://", "https://", "HTTP://", "ftp://", "", "http://user@"]),
+    st.sampled_from(["x.example", "X.example", "x.example:80", "", "[::1]", "bücher.example"]),
+    st.sampled_from(["", "/"]),
+    st.one_of(
+        st.lists(st.sampled_from([*"aZ9/;:@&=+$,!*'()~_.-", "?q", "#f", ".."])),
+        st.lists(st.sampled_from([*"a/;:@&=+$,!*'()~_.-%?# [|", "%2F", "%zz", "ü", ".."])),
+    ).map("".join),
+).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(url=_URI)
+def test_the_plain_uri_shortcut_changes_nothing(url: str) -> None:
+    assert absolute_uri(url) == encode_uri(url.strip())
