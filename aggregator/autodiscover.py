@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 from aggregator.config import Config
-from aggregator.errors import FeedError
+from aggregator.errors import FeedError, ParseError
 from aggregator.models import Fetched
-from aggregator.parse import ParseError, parse_feed
+from aggregator.parse import parse_feed
 from aggregator.probe import probe_url
 
 FEED_TYPES = frozenset(

@@ -341,7 +341,8 @@ def cmd_export_opml(config: Config, args: argparse.Namespace) -> int:
     arg("--online", action="store_true", help="also try each feed"),
 )
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
-    from aggregator.parse import ParseError, parse_feed
+    from aggregator.errors import ParseError
+    from aggregator.parse import parse_feed
     from aggregator.probe import probe
 
     say(args, f"{config.path}: OK, {len(config.feeds)} feeds")

@@ -38,3 +38,7 @@ class LockHeldError(AggregatorError):
 
 class UsageError(AggregatorError):
     """A command asked for something that cannot be done as asked (exit code 2)."""
+
+
+class ParseError(AggregatorError):
+    """The bytes are not a feed we can read; the message says why."""

@@ -11,16 +11,12 @@ from typing import Any
 import feedparser
 
 from aggregator.defuse import UnsafeDocument, defuse
-from aggregator.errors import AggregatorError
+from aggregator.errors import ParseError
 from aggregator.jsonfeed import JsonFeedError, looks_like_json, parse_json_feed
 from aggregator.models import EntryData, FeedData
 from aggregator.plainrss import read_plain_rss
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
-
-
-class ParseError(AggregatorError):
-    """The bytes are not a feed we can read; the message says why."""
 
 
 def parse_feed(

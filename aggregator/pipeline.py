@@ -6,24 +6,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from aggregator import defaults, health, workers
+from aggregator import defaults, health
 from aggregator.atomic import discard, remove_stale_temps
 from aggregator.config import Config, FeedConfig
-from aggregator.errors import FeedError
+from aggregator.errors import FeedError, ParseError
 from aggregator.fetch import FetchError, default_user_agent, fetch_all
 from aggregator.models import Fetched
-from aggregator.parse import ParseError
 from aggregator.publish import PublishResult, publish
 from aggregator.state import FeedState, State
 from aggregator.store import StoreResult, entry_folder, store_posts
+
+if TYPE_CHECKING:  # parsing and converting load only in a cycle where a feed changed
+    from aggregator.workers import Prepared
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,8 @@ class Preparing:
         self.state = state
         self.states = states
         self.now = now
-        self.pool = workers.executor(jobs)
-        self.futures: dict[str, Future[workers.Prepared]] = {}
+        self.pool = executor(jobs)
+        self.futures: dict[str, Future[Prepared]] = {}
         self.digests: dict[str, str] = {}
 
     def __enter__(self) -> Preparing:
@@ -161,6 +165,8 @@ class Preparing:
         digest = body_hash(result.body, source, self.config)
         self.digests[source.name] = digest
         if digest != self.states[source.name].body_hash and self.pool is not None:
+            from aggregator import workers
+
             hashes = self.state.file_hashes(entry_folder(source.name))
             prewrite = workers.Prewrite(self.config.site.feeds_dir, hashes)
             self.futures[source.name] = self.pool.submit(
@@ -170,12 +176,27 @@ class Preparing:
     def digest(self, source: FeedConfig) -> str | None:
         return self.digests.get(source.name)
 
-    def result(self, source: FeedConfig, fetched: Fetched) -> workers.Prepared:
+    def result(self, source: FeedConfig, fetched: Fetched) -> Prepared:
         """The prepared feed; raises ParseError, or any error the worker met."""
+        from aggregator import workers
+
         future = self.futures.pop(source.name, None)
         if future is None:
             return workers.prepare(fetched, source, self.config.site.timezone, self.now)
         return future.result()
+
+
+def executor(jobs: int) -> ProcessPoolExecutor | None:
+    """Worker processes for up to `jobs` feeds to prepare; None when too few to pay for them
+    (the caller prepares inline). Workers come from a fork server that preloaded the workers
+    module, so they start fast and are safe to start from the daemon's threads; none starts
+    before the first feed to prepare."""
+    workers = min(os.cpu_count() or 1, jobs)
+    if jobs < defaults.PARALLEL_MIN_FEEDS or workers < 2:
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["aggregator.workers"])
+    return ProcessPoolExecutor(workers, mp_context=context)
 
 
 T = TypeVar("T")
@@ -236,7 +257,9 @@ def _settle(
         return FeedOutcome(source.name, reason=reason)
     feed = prepared.feed
     try:
-        posts = workers.settle_dates(prepared, source, config.site.timezone, state)
+        from aggregator.workers import settle_dates
+
+        posts = settle_dates(prepared, source, config.site.timezone, state)
         success = health.succeeded(previous, result, clock, feed.ttl_minutes, polled)
         with state.transaction():
             stored = store_posts(state, config.site.feeds_dir, posts, preparing.now, prepared.temps)

@@ -3,16 +3,12 @@ uses every core while the main process fetches and writes."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from aggregator import defaults
 from aggregator.atomic import write_temps
 from aggregator.config import FeedConfig
 from aggregator.convert import Identity, convert_entry, entry_date, identify_entries
@@ -102,15 +98,3 @@ def settle_dates(prepared: Prepared, source: FeedConfig, timezone: str, state: S
         if entry_date(entry, first_seen) != entry_date(entry, prepared.now):
             posts[index] = convert_entry(entry, prepared.feed, source, tz, first_seen, identity)
     return posts
-
-
-def executor(jobs: int) -> ProcessPoolExecutor | None:
-    """Worker processes for up to `jobs` feeds to prepare; None when too few to pay for them
-    (the caller prepares inline). Workers come from a fork server that preloaded this module,
-    so they start fast and are safe to start from the daemon's threads."""
-    workers = min(os.cpu_count() or 1, jobs)
-    if jobs < defaults.PARALLEL_MIN_FEEDS or workers < 2:
-        return None
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["aggregator.workers"])
-    return ProcessPoolExecutor(workers, mp_context=context)

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.parse import ParseError, parse_feed
+from aggregator.errors import ParseError
+from aggregator.parse import parse_feed
 from tests.entrycheck import check_entry_file
 from tests.helpers import http_server, make_project, run_cli, serve_bytes
 

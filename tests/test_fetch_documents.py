@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.defuse import UnsafeDocument, defuse
-from aggregator.parse import ParseError, parse_feed
+from aggregator.errors import ParseError
+from aggregator.parse import parse_feed
 from tests.helpers import CORPORA, rss
 from tests.test_fetch import HTML_PAGE, ILLFORMED, LAUGHS, NO_ENTRIES, QUADRATIC, WRONG_ENCODING
 

@@ -9,8 +9,9 @@ import random
 import pytest
 
 from aggregator.defuse import UnsafeDocument, defuse
+from aggregator.errors import ParseError
 from aggregator.models import FeedData
-from aggregator.parse import ParseError, parse_feed
+from aggregator.parse import parse_feed
 from aggregator.plainrss import read_plain_rss
 from bench.synth import feed_xml
 from tests.helpers import CORPORA
