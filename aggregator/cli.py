@@ -168,16 +168,23 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
 def cmd_publish(config: Config, args: argparse.Namespace) -> int:
     import time
 
+    from aggregator import defaults
     from aggregator.atomic import remove_stale_temps
+    from aggregator.pool import worker_pool
     from aggregator.publish import publish
     from aggregator.reconcile import reconcile
     from aggregator.state import State
 
-    with writer_lock(config.lock_path, args.lock_wait), State(config.state_path) as state:
-        remove_stale_temps(config.site.output_dir)
-        now = time.time()
-        hand = reconcile(config, state, now)
-        result = publish(config, state, now)
+    pool = worker_pool(defaults.PARALLEL_MIN_PUBLISH)  # its workers start only when used
+    try:
+        with writer_lock(config.lock_path, args.lock_wait), State(config.state_path) as state:
+            remove_stale_temps(config.site.output_dir)
+            now = time.time()
+            hand = reconcile(config, state, now)
+            result = publish(config, state, now, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     for problem in [*hand.problems, *result.problems]:
         print(problem, file=sys.stderr)
     say(

@@ -46,6 +46,7 @@ HUB_BATCH = 100  # changed feed URLs per ping (hub.url repeated)
 PARALLEL_MIN_FEEDS = 4  # feeds to parse in a cycle before worker processes pay off
 PUBLISH_WRITERS = 8  # threads writing published files (their fsyncs overlap)
 PUBLISH_BACKLOG = 64  # feeds rendered ahead of the writers, at most
+PARALLEL_MIN_PUBLISH = 16  # feeds to build before a publish shares them with worker processes
 SERVE_HOST = "127.0.0.1"  # `aggregator serve` listens here only
 SERVE_PORT = 8080  # when [site] base_url names no local port
 

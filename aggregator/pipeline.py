@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import multiprocessing
-import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -22,6 +20,7 @@ from aggregator.config import Config, FeedConfig
 from aggregator.errors import FeedError, ParseError
 from aggregator.fetch import FetchError, default_user_agent, fetch_all
 from aggregator.models import Fetched
+from aggregator.pool import worker_pool
 from aggregator.publish import PublishResult, publish
 from aggregator.state import FeedState, State
 from aggregator.store import StoreResult, entry_folder, store_posts
@@ -132,7 +131,7 @@ def run_cycle(
                 report.outcomes.append(outcome)
                 if progress:
                     progress(outcome)
-        report.published = publish(config, state)
+            report.published = publish(config, state, pool=preparing.pool)
     return report
 
 
@@ -147,7 +146,7 @@ class Preparing:
         self.state = state
         self.states = states
         self.now = now
-        self.pool = executor(jobs)
+        self.pool = worker_pool(jobs)
         self.futures: dict[str, Future[Prepared]] = {}
         self.digests: dict[str, str] = {}
 
@@ -156,7 +155,7 @@ class Preparing:
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown()
 
     def start(self, source: FeedConfig, result: Fetched | FeedError) -> None:
         """Fingerprint a fetched body; when it changed, start preparing it."""
@@ -169,7 +168,7 @@ class Preparing:
 
             hashes = self.state.file_hashes(entry_folder(source.name))
             prewrite = workers.Prewrite(self.config.site.feeds_dir, hashes)
-            self.futures[source.name] = self.pool.submit(
+            self.futures[source.name] = self.pool.executor.submit(
                 workers.prepare, result, source, self.config.site.timezone, self.now, prewrite
             )
 
@@ -184,19 +183,6 @@ class Preparing:
         if future is None:
             return workers.prepare(fetched, source, self.config.site.timezone, self.now)
         return future.result()
-
-
-def executor(jobs: int) -> ProcessPoolExecutor | None:
-    """Worker processes for up to `jobs` feeds to prepare; None when too few to pay for them
-    (the caller prepares inline). Workers come from a fork server that preloaded the workers
-    module, so they start fast and are safe to start from the daemon's threads; none starts
-    before the first feed to prepare."""
-    workers = min(os.cpu_count() or 1, jobs)
-    if jobs < defaults.PARALLEL_MIN_FEEDS or workers < 2:
-        return None
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["aggregator.workers"])
-    return ProcessPoolExecutor(workers, mp_context=context)
 
 
 T = TypeVar("T")

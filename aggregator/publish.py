@@ -30,6 +30,7 @@ from aggregator.feeditems import (
     urn,
 )
 from aggregator.formats import json_feed, rss_feed
+from aggregator.pool import Pool
 from aggregator.state import State, StoredEntry
 from aggregator.text import fold
 from aggregator.websub import ping_hub
@@ -55,6 +56,7 @@ class PublishResult:
     removed: list[Path] = field(default_factory=list)
     changed_feeds: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    by_workers: int = 0  # feeds (of any format) built in worker processes
 
 
 def tag_slug(tag: str) -> str:
@@ -80,9 +82,12 @@ def feed_title(site_title: str, tag: str | None) -> str:
     return clean_text(f"{site_title} — {tag}" if tag else site_title)
 
 
-def publish(config: Config, state: State, now: float | None = None) -> PublishResult:
-    """Bring output/ up to date with the state db; `now` dates an empty feed."""
-    return _Publisher(config, state, time.time() if now is None else now).run()
+def publish(
+    config: Config, state: State, now: float | None = None, pool: Pool | None = None
+) -> PublishResult:
+    """Bring output/ up to date with the state db; `now` dates an empty feed. With a `pool` of
+    worker processes, a publish of many feeds renders them there as well as here."""
+    return _Publisher(config, state, time.time() if now is None else now).run(pool)
 
 
 def source_infos(config: Config, state: State) -> dict[str, SourceInfo]:
@@ -99,6 +104,49 @@ def source_infos(config: Config, state: State) -> dict[str, SourceInfo]:
     for name, url in configured.items():
         out.setdefault(name, SourceInfo(name, name, absolute_uri(url), None))
     return out
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A feed to build: its tag (None: all.xml), the formats that are stale, what it is made of."""
+
+    tag: str | None
+    formats: tuple[str, ...]
+    digest: str
+
+
+@dataclass
+class _Rendered:
+    """What a renderer in a worker process did, for the main process to record."""
+
+    outputs: list[_Output]
+    new_html: list[tuple[str, str, str]]
+    langs: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class _Output:
+    """A feed file written (or found as it should be): what the state records of it."""
+
+    rel: str
+    digest: str
+    url: str
+    written: bool
+    size: int
+    mtime_ns: int
+
+
+def render_jobs(config: Config, jobs: list[_Job], now: float) -> _Rendered:
+    """Build feeds in a worker process: write their files, touch nothing in the state db (it is
+    only read here), and hand back what the main process records."""
+    with State(config.state_path) as state:
+        renderer = _Publisher(config, state, now, recording=False)
+        with ThreadPoolExecutor(defaults.PUBLISH_WRITERS) as renderer.writers:
+            for job in jobs:
+                renderer._build(job.tag, list(job.formats), job.digest)
+            renderer._drain()
+        learned = renderer.langs.known if renderer.langs.learned else {}
+        return _Rendered(renderer.outputs, renderer.new_html, learned)
 
 
 @dataclass(frozen=True)
@@ -124,7 +172,10 @@ class _Publisher:
 
     writers: ThreadPoolExecutor
 
-    def __init__(self, config: Config, state: State, now: float) -> None:
+    def __init__(self, config: Config, state: State, now: float, recording: bool = True) -> None:
+        self.config = config
+        self.recording = recording  # False in a worker: outputs are kept for the main process
+        self.outputs: list[_Output] = []
         self.site = config.site
         self.state = state
         self.now = now
@@ -147,15 +198,15 @@ class _Publisher:
         self.new_html: list[tuple[str, str, str]] = []
         self.result = PublishResult()
 
-    def run(self) -> PublishResult:
+    def run(self, pool: Pool | None) -> PublishResult:
         with ThreadPoolExecutor(defaults.PUBLISH_WRITERS) as self.writers:
             try:
-                self._publish()
+                self._publish(pool)
             finally:
                 self._record()
         return self.result
 
-    def _publish(self) -> None:
+    def _publish(self, pool: Pool | None) -> None:
         """Check the feeds of the tags whose entries changed since the last publish (all of them
         when the site or its sources changed), and those whose file is not as it was written."""
         previous = self.state.outputs()
@@ -166,6 +217,7 @@ class _Publisher:
         check_all = self.state.meta(PUBLISH_KEY) != key
         current: set[str] = set()
         listings: list[Listing] = []
+        jobs: list[_Job] = []
         for tag in [None, *self.state.tags()]:
             paths = {fmt: feed_path(tag, fmt) for fmt in self.site.formats}
             current.update(paths.values())
@@ -179,7 +231,8 @@ class _Publisher:
             stale = [fmt for fmt, rel in paths.items() if not self._fresh(rel, previous, digest)]
             self.result.unchanged += len(paths) - len(stale)
             if stale:
-                self._build(tag, stale, digest)
+                jobs.append(_Job(tag, tuple(stale), digest))
+        self._build_all(jobs, pool)
         self._save_html()
         self._remove(set(previous) - current)
         if check_all or dirty or not all((self.output / n).exists() for n in (INDEX, OPML)):
@@ -194,6 +247,29 @@ class _Publisher:
                 self.state.set_meta(LANGS_KEY, json.dumps(self.langs.known, sort_keys=True))
         if self.site.hub and self.result.changed_feeds:
             self.result.problems.extend(ping_hub(self.site.hub, self.result.changed_feeds))
+
+    def _build_all(self, jobs: list[_Job], pool: Pool | None) -> None:
+        """Build the stale feeds: here, or shared with the pool's workers when there are many
+        (each renderer takes every n-th job, so big and small feeds spread evenly)."""
+        futures: list[Future[_Rendered]] = []
+        parts = [jobs]
+        if pool is not None and len(jobs) >= defaults.PARALLEL_MIN_PUBLISH:
+            shares = pool.size + 1
+            parts = [jobs[start::shares] for start in range(shares)]
+            futures = [
+                pool.executor.submit(render_jobs, self.config, part, self.now) for part in parts[1:]
+            ]
+        for job in parts[0]:
+            self._build(job.tag, list(job.formats), job.digest)
+        for future in futures:
+            rendered = future.result()
+            self.result.by_workers += len(rendered.outputs)
+            self.outputs.extend(rendered.outputs)
+            self.new_html.extend(rendered.new_html)
+            if rendered.langs:
+                self.langs.known.update(rendered.langs)
+                self.langs.learned = True
+        self._record()
 
     def _digest(self, tag: str | None, rows: Sequence[tuple[object, ...]]) -> str:
         names = sorted({str(row[0]) for row in rows})
@@ -244,18 +320,30 @@ class _Publisher:
             if len(self.pending) >= defaults.PUBLISH_BACKLOG:
                 self._record()
 
+    def _drain(self) -> None:
+        """Wait for the feeds being written."""
+        for pending in self.pending:
+            written, size, mtime_ns = pending.written.result()
+            self.outputs.append(
+                _Output(pending.rel, pending.digest, pending.url, written, size, mtime_ns)
+            )
+        self.pending = []
+
     def _record(self) -> None:
-        """Wait for the feeds being written and record what each was built from."""
+        """Wait for the feeds being written and record what each was built from (in a worker:
+        keep it for the main process)."""
+        self._drain()
+        if not self.recording:
+            return
         with self.state.transaction():
-            for pending in self.pending:
-                written, size, mtime_ns = pending.written.result()
-                if written:
-                    self.result.written.append(self.output / pending.rel)
-                    self.result.changed_feeds.append(pending.url)
+            for out in self.outputs:
+                if out.written:
+                    self.result.written.append(self.output / out.rel)
+                    self.result.changed_feeds.append(out.url)
                 else:
                     self.result.unchanged += 1
-                self.state.save_output(pending.rel, pending.digest, size, mtime_ns)
-        self.pending = []
+                self.state.save_output(out.rel, out.digest, out.size, out.mtime_ns)
+        self.outputs = []
 
     def _items(self, entries: list[StoredEntry]) -> list[Item]:
         missing = [e for e in entries if e.id not in self.items]
@@ -280,7 +368,7 @@ class _Publisher:
 
         html = render_entry_html(text, entry.link or None)
         self.new_html.append((entry.id, entry.hash, html))
-        if len(self.new_html) >= HTML_BATCH:
+        if len(self.new_html) >= HTML_BATCH and self.recording:
             self._save_html()
         return html
 

@@ -14,9 +14,11 @@ import feedparser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aggregator import defaults
 from aggregator.config import Config
 from aggregator.feeditems import absolute_uri, clean_text, encode_uri
 from aggregator.opml import parse_opml
+from aggregator.pool import worker_pool
 from aggregator.publish import feed_path, publish, tag_slug
 from aggregator.state import State
 from tests.feedcheck import ATOM, check_atom, check_json_feed, check_rss
@@ -297,3 +299,54 @@ _URI = st.tuples(
 @given(url=_URI)
 def test_the_plain_uri_shortcut_changes_nothing(url: str) -> None:
     assert absolute_uri(url) == encode_uri(url.strip())
+
+
+def _many_tags(root: Path) -> Config:
+    root.mkdir()
+    config = project(root, BASE, 'formats = ["atom", "rss", "json"]\n')
+    with State(config.state_path) as state:
+        for n in range(60):
+            add_entry(
+                config,
+                state,
+                f"e{n}",
+                source=f"s{n % 7}",
+                tags=(f"t{n % 11}", "every"),
+                date=BASE_TIME + n * 60,
+                lang=("en", "fr", "qq-bogus")[n % 3],
+            )
+    return config
+
+
+def _state_rows(config: Config) -> dict[str, list[tuple[object, ...]]]:
+    with State(config.state_path) as state:
+        return {
+            "outputs": sorted(state.db.execute("SELECT path, digest FROM outputs").fetchall()),
+            "html": sorted(state.db.execute("SELECT * FROM entry_html").fetchall()),
+            "meta": sorted(state.db.execute("SELECT * FROM meta").fetchall()),
+        }
+
+
+def test_a_publish_shared_with_worker_processes_writes_the_same(tmp_path: Path) -> None:
+    alone, shared = _many_tags(tmp_path / "alone"), _many_tags(tmp_path / "shared")
+    with State(alone.state_path) as state:
+        by_itself = publish(alone, state, BASE_TIME)
+    pool = worker_pool(defaults.PARALLEL_MIN_PUBLISH)
+    assert pool is not None
+    try:
+        with State(shared.state_path) as state:
+            with_workers = publish(shared, state, BASE_TIME, pool)
+    finally:
+        pool.shutdown()
+    assert with_workers.by_workers > 0 and by_itself.by_workers == 0
+    assert len(with_workers.written) == len(by_itself.written) == 3 * (1 + 7 + 11 + 1) + 2
+    files = [
+        {
+            p.relative_to(c.site.output_dir): data
+            for p, (data, _) in snapshot(c.site.output_dir).items()
+        }
+        for c in (alone, shared)
+    ]
+    assert files[0] == files[1]
+    assert _state_rows(alone) == _state_rows(shared)
+    check_output(shared)
