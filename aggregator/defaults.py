@@ -43,9 +43,11 @@ STOP_POLL = 0.1  # seconds between checks for a stop request while fetching
 
 HUB_TIMEOUT = 10.0  # seconds for one WebSub ping to the hub
 HUB_BATCH = 100  # changed feed URLs per ping (hub.url repeated)
+PREPARED_PER_WORKER = 4  # feeds in each worker's hands (or done, awaiting the store) at most
 PARALLEL_MIN_FEEDS = 4  # feeds to parse in a cycle before worker processes pay off
 PUBLISH_WRITERS = 8  # threads writing published files (their fsyncs overlap)
 PUBLISH_BACKLOG = 64  # feeds rendered ahead of the writers, at most
+PUBLISH_ITEMS_KEPT = 1000  # entries a publish keeps built for the next feeds that carry them
 PARALLEL_MIN_PUBLISH = 16  # feeds to build before a publish shares them with worker processes
 SERVE_HOST = "127.0.0.1"  # `aggregator serve` listens here only
 SERVE_PORT = 8080  # when [site] base_url names no local port

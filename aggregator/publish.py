@@ -9,6 +9,7 @@ import json
 import re
 import time
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -193,7 +194,7 @@ class _Publisher:
             self.page_lang,
         )
         self.langs = LanguageTags(json.loads(state.meta(LANGS_KEY) or "{}"))
-        self.items: dict[str, Item] = {}
+        self.items: OrderedDict[str, Item] = OrderedDict()  # the most recently used
         self.pending: list[_Pending] = []
         self.new_html: list[tuple[str, str, str]] = []
         self.result = PublishResult()
@@ -249,12 +250,13 @@ class _Publisher:
             self.result.problems.extend(ping_hub(self.site.hub, self.result.changed_feeds))
 
     def _build_all(self, jobs: list[_Job], pool: Pool | None) -> None:
-        """Build the stale feeds: here, or shared with the pool's workers when there are many
-        (each renderer takes every n-th job, so big and small feeds spread evenly)."""
+        """Build the stale feeds: here, or shared with the pool's workers when there are many,
+        one renderer a core, this process included (each takes every n-th job, so big and small
+        feeds spread evenly)."""
         futures: list[Future[_Rendered]] = []
         parts = [jobs]
         if pool is not None and len(jobs) >= defaults.PARALLEL_MIN_PUBLISH:
-            shares = pool.size + 1
+            shares = pool.size
             parts = [jobs[start::shares] for start in range(shares)]
             futures = [
                 pool.executor.submit(render_jobs, self.config, part, self.now) for part in parts[1:]
@@ -355,7 +357,12 @@ class _Publisher:
                 entry.source, entry.source, None, None
             )
             self.items[entry.id] = make_item(entry, html, source, self.langs)
-        return [self.items[e.id] for e in entries]
+        for entry in entries:
+            self.items.move_to_end(entry.id)
+        items = [self.items[e.id] for e in entries]
+        while len(self.items) > defaults.PUBLISH_ITEMS_KEPT:  # their `<entry>` elements go too
+            self.items.popitem(last=False)
+        return items
 
     def _render(self, entry: StoredEntry) -> str:
         path = self.site.feeds_dir / entry.path
