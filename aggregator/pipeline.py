@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import heapq
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -110,7 +111,7 @@ def run_cycle(
         user_agent = config.fetch.user_agent or default_user_agent(config.site.base_url)
         started = time.monotonic()
         now = datetime.now(UTC).replace(microsecond=0)
-        with Preparing(config, state, states, now, len(due)) as preparing:
+        with Preparing(config, state, states, now, due) as preparing:
             fetching = fetch_all(due, config.fetch, states, user_agent, preparing.start)
             results = asyncio.run(_until_stopped(fetching, stop))
             if results is None:
@@ -137,16 +138,26 @@ def run_cycle(
 
 class Preparing:
     """Parsing and converting the feeds whose bodies changed, started as each fetch completes:
-    in worker processes when there are enough feeds, else inline when the result is wanted."""
+    in worker processes when there are enough feeds, else inline when the result is wanted.
+    A few feeds at a time are in the workers' hands, the next to be stored first: prepared
+    feeds wait in memory for the store, and that must not grow with the number of feeds."""
 
     def __init__(
-        self, config: Config, state: State, states: dict[str, FeedState], now: datetime, jobs: int
+        self,
+        config: Config,
+        state: State,
+        states: dict[str, FeedState],
+        now: datetime,
+        due: Sequence[FeedConfig],
     ) -> None:
         self.config = config
         self.state = state
         self.states = states
         self.now = now
-        self.pool = worker_pool(jobs)
+        self.pool = worker_pool(len(due))
+        self.rank = {source.name: rank for rank, source in enumerate(due)}
+        self.waiting: list[tuple[int, str]] = []  # a heap of changed feeds not handed out yet
+        self.bodies: dict[str, tuple[FeedConfig, Fetched]] = {}
         self.futures: dict[str, Future[Prepared]] = {}
         self.digests: dict[str, str] = {}
 
@@ -158,19 +169,35 @@ class Preparing:
             self.pool.shutdown()
 
     def start(self, source: FeedConfig, result: Fetched | FeedError) -> None:
-        """Fingerprint a fetched body; when it changed, start preparing it."""
+        """Fingerprint a fetched body; when it changed, have it prepared."""
         if isinstance(result, FeedError) or result.not_modified or result.body is None:
             return
         digest = body_hash(result.body, source, self.config)
         self.digests[source.name] = digest
         if digest != self.states[source.name].body_hash and self.pool is not None:
-            from aggregator import workers
+            heapq.heappush(self.waiting, (self.rank[source.name], source.name))
+            self.bodies[source.name] = (source, result)
+            self._hand_out()
 
-            hashes = self.state.file_hashes(entry_folder(source.name))
+    def _hand_out(self, name: str | None = None) -> None:
+        """Give the workers feed `name` now, then the next waiting ones while fewer than a few
+        are in their hands."""
+        assert self.pool is not None
+        from aggregator import workers
+
+        limit = defaults.PREPARED_PER_WORKER * self.pool.size
+        while self.bodies and (name in self.bodies or len(self.futures) < limit):
+            if name not in self.bodies:
+                name = heapq.heappop(self.waiting)[1]
+                if name not in self.bodies:
+                    continue
+            source, fetched = self.bodies.pop(name)
+            hashes = self.state.file_hashes(entry_folder(name))
             prewrite = workers.Prewrite(self.config.site.feeds_dir, hashes)
-            self.futures[source.name] = self.pool.executor.submit(
-                workers.prepare, result, source, self.config.site.timezone, self.now, prewrite
+            self.futures[name] = self.pool.executor.submit(
+                workers.prepare, fetched, source, self.config.site.timezone, self.now, prewrite
             )
+            name = None
 
     def digest(self, source: FeedConfig) -> str | None:
         return self.digests.get(source.name)
@@ -179,7 +206,11 @@ class Preparing:
         """The prepared feed; raises ParseError, or any error the worker met."""
         from aggregator import workers
 
+        if source.name in self.bodies:
+            self._hand_out(source.name)
         future = self.futures.pop(source.name, None)
+        if self.pool is not None:
+            self._hand_out()
         if future is None:
             return workers.prepare(fetched, source, self.config.site.timezone, self.now)
         return future.result()

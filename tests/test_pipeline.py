@@ -4,9 +4,15 @@ incremental rewrites, a broken feed isolated, an http source, valid Atom."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from aggregator.config import load_config
 from aggregator.frontmatter import read
+from aggregator.models import Fetched
+from aggregator.pipeline import Preparing
+from aggregator.state import FeedState, State
+from bench.synth import feed_xml
 from tests.entrycheck import FRONT_KEYS
 from tests.helpers import http_server, make_project, run_cli, serve_bytes, snapshot, validate_atom
 
@@ -112,3 +118,32 @@ def test_http_source_and_named_fetch(tmp_path: Path) -> None:
         assert (tmp_path / "output" / "tags" / "web.xml").exists()
         unknown = run_cli("fetch", "nope", "-c", str(config))
         assert unknown.returncode == 2 and "nope" in unknown.stderr
+
+
+def test_only_a_few_prepared_feeds_wait_for_the_store(tmp_path: Path) -> None:
+    """Workers get the next feeds to be stored, a few at a time, however many were fetched."""
+    names = [f"feed-{n:02d}" for n in range(24)]
+    tables = "".join(f'\n[[feeds]]\nname = "{n}"\nurl = "https://x.example/{n}"\n' for n in names)
+    (tmp_path / "config.toml").write_text("[site]\n" + tables, encoding="utf-8")
+    config = load_config(tmp_path / "config.toml")
+    states = {n: FeedState(name=n) for n in names}
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    with (
+        State(config.state_path) as state,
+        Preparing(config, state, states, now, config.feeds) as p,
+    ):
+        assert p.pool is not None
+        limit = 4 * p.pool.size
+        fetched = {
+            n: Fetched(n, feed_xml(i, entries=3), f"https://x.example/{n}")
+            for i, n in enumerate(names)
+        }
+        for source in reversed(config.feeds):  # fetches complete in any order
+            p.start(source, fetched[source.name])
+            assert len(p.futures) <= limit
+        assert len(p.futures) == limit and len(p.bodies) == len(names) - limit
+        for i, source in enumerate(config.feeds):  # the store takes them in config order
+            prepared = p.result(source, fetched[source.name])
+            assert prepared.feed.title == f"News {i}" or prepared.feed.title == f"新闻 {i}"
+            assert len(p.futures) <= limit
+        assert not p.futures and not p.bodies
