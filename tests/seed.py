@@ -94,6 +94,31 @@ def add_entry(
     return entry
 
 
+def add_entries(
+    config: Config,
+    state: State,
+    count: int,
+    sources: int,
+    tags: Sequence[str],
+    spacing: float = 60,
+    body: str = "Body {n}.",
+    langs: Sequence[str] = ("en",),
+) -> None:
+    """`count` entries `spacing` seconds apart, the n-th from source `s<n % sources>` with the
+    n-th of `tags` (cycling) and of `langs`; `body` is formatted with n."""
+    for n in range(count):
+        add_entry(
+            config,
+            state,
+            f"e{n}",
+            source=f"s{n % sources}",
+            tags=(tags[n % len(tags)],),
+            date=BASE_TIME + n * spacing,
+            body=body.format(n=n),
+            lang=langs[n % len(langs)],
+        )
+
+
 def project(tmp: Path, base_url: str = "http://127.0.0.1:8080/", extra: str = "") -> Config:
     """A config with no sources, publishing under `base_url`; `extra` is more TOML for [site]."""
     path = tmp / "config.toml"

@@ -17,7 +17,7 @@ from aggregator.publish import publish
 from aggregator.state import State
 from tests.feedcheck import ATOM, check_atom
 from tests.helpers import REPO, run_cli, snapshot
-from tests.seed import BASE_TIME, add_entry, project
+from tests.seed import add_entries, project
 
 BASE = "http://127.0.0.1:8080/"
 KILLS = 6
@@ -58,16 +58,8 @@ def assert_whole(output: Path) -> None:
 def test_kill_during_publishing_leaves_whole_feeds(tmp_path: Path) -> None:
     config = project(tmp_path, BASE, 'formats = ["atom", "rss", "json"]\n')
     with State(config.state_path) as state:
-        for n in range(120):
-            add_entry(
-                config,
-                state,
-                f"e{n}",
-                source=f"s{n % 6}",
-                tags=(f"t{n % 15}",),
-                date=BASE_TIME + n,
-                body=f"Body {n}. " * 200,
-            )
+        tags = [f"t{n}" for n in range(15)]
+        add_entries(config, state, 120, 6, tags, spacing=1, body="Body {n}. " * 200)
         publish(config, state)
     output = config.site.output_dir
     rng = random.Random(20261128)
