@@ -1,9 +1,10 @@
 """Run one command in a fresh process and measure it: wall time and peak memory of its tree.
 
-Peak memory is the larger of the kernel's ru_maxrss for the child (its largest single process)
-and the peak of the summed proportional set size (PSS) of the child and all its descendants,
-sampled every 20 ms: a process pool counts in full, but pages its processes share (a fork
-server's preloaded code) count once, not once per process as summed RSS would.
+Peak memory is the peak of the summed proportional set size (PSS) of the child and all its
+descendants, sampled every 20 ms: a process pool counts in full, but pages its processes share
+(a fork server's preloaded code) count once, not once per process as summed RSS would. The
+kernel's ru_maxrss stands in only for a child too short-lived to be sampled: a child started
+by vfork inherits its parent's high-water mark there, so it is not the child's own figure.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def run_measured(
         err.seek(0)
         return Run(
             seconds=seconds,
-            peak_mb=max(peak, usage.ru_maxrss * 1024) / MB,
+            peak_mb=(peak or usage.ru_maxrss * 1024) / MB,
             returncode=os.waitstatus_to_exitcode(status),
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
