@@ -21,8 +21,10 @@ from zoneinfo import ZoneInfo
 
 from aggregator.config import load_config
 from aggregator.convert import convert_entry
+from aggregator.defaults import PARALLEL_MIN_PUBLISH
 from aggregator.parse import parse_feed
 from aggregator.pipeline import run_cycle
+from aggregator.pool import worker_pool
 from aggregator.publish import publish
 from aggregator.state import State
 from aggregator.store import store_posts
@@ -67,10 +69,15 @@ def add_entry(config_path: Path, name: str) -> None:
 
 def publish_step(config_path: Path) -> None:
     config = load_config(config_path)
-    with State(config.state_path) as state:
-        started = time.perf_counter()
-        result = publish(config, state)
-        seconds = time.perf_counter() - started
+    pool = worker_pool(PARALLEL_MIN_PUBLISH)  # as a cycle and `aggregator publish` have one
+    try:
+        with State(config.state_path) as state:
+            started = time.perf_counter()
+            result = publish(config, state, pool=pool)
+            seconds = time.perf_counter() - started
+    finally:
+        if pool is not None:
+            pool.shutdown()
     print(json.dumps({"seconds": seconds, "written": len(result.written)}))
 
 
