@@ -9,21 +9,12 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
-
 from aggregator.logs import feed_line
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
     from aggregator.pipeline import CycleReport, FeedOutcome
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
@@ -36,8 +27,12 @@ class FetchReporter:
     def __init__(self, total: int, verbosity: int, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.verbosity = verbosity
-        self.console = Console(file=self.stream, highlight=False, emoji=False, soft_wrap=True)
         self.tty = self.stream.isatty()
+        self.console: Console | None = None  # rich, on a terminal only (cron gets plain lines)
+        if self.tty:
+            from rich.console import Console
+
+            self.console = Console(file=self.stream, highlight=False, emoji=False, soft_wrap=True)
         self.total = total
         self.new = self.updated = self.failed = 0
         self.started = time.monotonic()
@@ -45,7 +40,16 @@ class FetchReporter:
         self._task: TaskID | None = None
 
     def __enter__(self) -> FetchReporter:
-        if self.tty and self.verbosity > QUIET:
+        if self.console is not None and self.verbosity > QUIET:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("fetching"),
@@ -82,28 +86,36 @@ class FetchReporter:
             or (bool(outcome.skipped or outcome.notice) and self.verbosity == NORMAL)
             or (changed and self.verbosity == NORMAL and not self.tty)
         ):
-            self.console.print(feed_line(outcome), markup=False)
+            self._say(feed_line(outcome))
 
     def summary(self, report: CycleReport) -> None:
         if self.verbosity >= VERBOSE and report.published is not None:
-            self.console.print(
+            self._say(
                 f"published: {len(report.published.written)} feeds written, "
-                f"{report.published.unchanged} unchanged",
-                markup=False,
+                f"{report.published.unchanged} unchanged"
             )
         if self.verbosity > QUIET:
-            self.console.print(
+            self._say(
                 f"{len(report.outcomes)} feeds, {len(report.failed)} failed, "
                 + (f"{len(report.skipped)} skipped, " if report.skipped else "")
                 + f"{self.new} new, "
-                f"{self.updated} updated entries ({time.monotonic() - self.started:.1f} s)",
-                markup=False,
+                f"{self.updated} updated entries ({time.monotonic() - self.started:.1f} s)"
             )
+
+    def _say(self, line: str) -> None:
+        if self.console is not None:
+            self.console.print(line, markup=False)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A table on stdout: drawn by rich on a TTY, tab-separated lines with a header otherwise."""
     if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table(*headers, highlight=False)
         for row in rows:
             table.add_row(*row)

@@ -6,8 +6,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import frontmatter
-
 # characters YAML takes as they are inside double quotes (no quote, backslash, line breaks
 # or byte-order mark): most values need no escape at all
 _PLAIN = re.compile(
@@ -150,5 +148,7 @@ def _list(key: str, values: Sequence[str]) -> list[str]:
 
 def read(text: str) -> tuple[dict[str, object], str]:
     """Read an entry file back (python-frontmatter, YAML safe loader): metadata and body."""
+    import frontmatter  # and PyYAML behind it: loaded only to read files back
+
     post = frontmatter.loads(text)
     return dict(post.metadata), post.content

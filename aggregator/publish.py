@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aggregator import defaults
-from aggregator.atom import FeedMeta, atom_entry, atom_feed
 from aggregator.atomic import write_if_changed
 from aggregator.config import Config
 from aggregator.discovery import INDEX, OPML, Listing, feeds_opml, index_html
@@ -30,7 +29,6 @@ from aggregator.feeditems import (
     rfc3339,
     urn,
 )
-from aggregator.formats import json_feed, rss_feed
 from aggregator.pool import Pool
 from aggregator.state import State, StoredEntry
 from aggregator.text import fold
@@ -295,6 +293,9 @@ class _Publisher:
         return (stat.st_size, stat.st_mtime_ns) == record[1:]
 
     def _build(self, tag: str | None, formats: list[str], digest: str) -> None:
+        from aggregator.atom import FeedMeta, atom_entry, atom_feed  # loaded when a feed is built
+        from aggregator.formats import json_feed, rss_feed
+
         items = self._items(self.state.newest(tag, self.site.entries_per_feed))
         langs = {item.lang for item in items}
         lang = langs.pop() if len(langs) == 1 else None
