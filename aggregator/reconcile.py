@@ -69,19 +69,18 @@ def reconcile(config: Config, state: State, now: float) -> ReconcileResult:
     tz = ZoneInfo(config.site.timezone)
     result = ReconcileResult()
     feeds_dir = config.site.feeds_dir
-    digests = {name: _digest(_listing(path)) for name, path in _folders(feeds_dir)}
+    listings = {name: _listing(path) for name, path in _folders(feeds_dir)}
+    digests = {name: _digest(listing) for name, listing in listings.items()}
     known = state.folder_digests()
     changed = {f for f, d in digests.items() if known.get(f) != d}
     changed |= (state.entry_folders() | known.keys()) - digests.keys()
     with state.transaction():
         for folder in sorted(changed):
             problems = len(result.problems)
-            listing = _listing(feeds_dir / folder) if folder in digests else []
-            files = {name: (size, mtime) for name, size, mtime in listing}
+            files = {name: (size, mtime) for name, size, mtime in listings.get(folder, [])}
             _reconcile_folder(state, feeds_dir, folder, files, tz, now, result)
             clean = len(result.problems) == problems
-            present = folder in digests
-            state.save_folder_digest(folder, _digest(listing) if clean and present else None)
+            state.save_folder_digest(folder, digests.get(folder) if clean else None)
         if result.deleted:
             state.drop_orphans()
     return result
