@@ -24,8 +24,9 @@ _PLANE_NONCHARACTERS = "".join(
 )
 # What XML 1.0 forbids, plus C1 controls, noncharacters and U+FFFD, which validators flag; the
 # noncharacters beyond the BMP apart, as a class with them scans ten times slower
-_UNWANTED_BMP = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffd-\uffff"
-_UNWANTED = re.compile(f"[{_UNWANTED_BMP}]")
+_UNWANTED = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffd-\uffff]"
+)
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _UNWANTED_ASTRAL = re.compile(f"[{_PLANE_NONCHARACTERS}]")
 _LANG_SHAPE = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")

@@ -272,10 +272,10 @@ def _settle(
         reason = f"unexpected error: {type(exc).__name__}: {exc}"
         _save(state, health.failed(previous, reason, clock, polled=polled))
         return FeedOutcome(source.name, reason=reason)
+    from aggregator.workers import settle_dates
+
     feed = prepared.feed
     try:
-        from aggregator.workers import settle_dates
-
         posts = settle_dates(prepared, source, config.site.timezone, state)
         success = health.succeeded(previous, result, clock, feed.ttl_minutes, polled)
         with state.transaction():

@@ -238,7 +238,6 @@ class _Publisher:
             self._discovery(listings)
         else:
             self.result.unchanged += 2
-        self._record()
         with self.state.transaction():
             self.state.clear_dirty_tags(dirty)
             self.state.set_meta(PUBLISH_KEY, key)

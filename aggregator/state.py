@@ -318,10 +318,7 @@ class State:
 
     def file_hashes(self, folder: str) -> dict[str, str]:
         """The text hash of every entry whose file is in `folder` of feeds/, by entry id."""
-        rows = self.db.execute(
-            "SELECT id, hash FROM entries WHERE path >= ? AND path < ?",
-            (f"{folder}/", f"{folder}0"),
-        )
+        rows = self.db.execute(f"SELECT id, hash FROM entries WHERE {_IN_FOLDER}", _folder(folder))
         return dict(rows.fetchall())
 
     def title_taken(self, title: str, entry_id: str) -> bool:
@@ -425,9 +422,8 @@ class State:
         had when last checked (None when never checked)."""
         return self.db.execute(
             "SELECT e.id, e.path, e.hash, f.hash, f.size, f.mtime_ns "
-            "FROM entries e LEFT JOIN entry_files f ON f.id = e.id "
-            "WHERE e.path >= ? AND e.path < ?",
-            (f"{folder}/", f"{folder}0"),  # "0" sorts right after "/"
+            f"FROM entries e LEFT JOIN entry_files f ON f.id = e.id WHERE e.{_IN_FOLDER}",
+            _folder(folder),
         ).fetchall()
 
     def entry_folders(self) -> set[str]:
@@ -527,6 +523,14 @@ def _entry_values(entry: StoredEntry) -> list[object]:
     values[_ENTRY_COLUMNS.index("authors")] = json.dumps(list(entry.authors))
     values[_ENTRY_COLUMNS.index("tags")] = json.dumps(list(entry.tags))
     return values
+
+
+# entries whose path lies under a folder, found through the index on path
+_IN_FOLDER = "path >= ? AND path < ?"
+
+
+def _folder(folder: str) -> tuple[str, str]:
+    return f"{folder}/", f"{folder}0"  # "0" sorts right after "/"
 
 
 _CHUNK = 500  # bound parameters in one IN (...), well under SQLite's limit

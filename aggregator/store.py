@@ -223,13 +223,7 @@ class _Batch:
             tags=post.tags,
             hash=text_hash(text),
         )
-        if unseen is None:
-            self._record(post, None, stored)
-            return
-        unseen.add(stored, post.identity)
-        if post.html:
-            self.html.append((stored.id, stored.hash, post.html))
-        self.result.count(None, stored)
+        self._record(post, None, stored, unseen)
 
     def update(self, post: Post, existing: StoredEntry) -> None:
         """The owning source's post: rewrite the file when its text (with the merged tags)
@@ -277,10 +271,20 @@ class _Batch:
         self.state.save_entry(stored, post.identity)
         self.result.count(existing, stored)
 
-    def _record(self, post: Post, before: StoredEntry | None, stored: StoredEntry) -> None:
-        """Index a post's entry, its source's tags and its feed HTML (keyed by the file)."""
-        self.state.save_entry(stored, post.identity)
-        self.state.save_source_tags(stored.id, post.source, post.tags, self.stamp)
+    def _record(
+        self,
+        post: Post,
+        before: StoredEntry | None,
+        stored: StoredEntry,
+        unseen: _Unseen | None = None,
+    ) -> None:
+        """Index a post's entry and its source's tags (with `unseen`'s run, when part of it)
+        and keep its feed HTML (keyed by the file)."""
+        if unseen is not None:
+            unseen.add(stored, post.identity)
+        else:
+            self.state.save_entry(stored, post.identity)
+            self.state.save_source_tags(stored.id, post.source, post.tags, self.stamp)
         if post.html:
             self.html.append((stored.id, stored.hash, post.html))
         self.result.count(before, stored)
