@@ -195,15 +195,16 @@ def _check_inert(element: Any, any_attributes: bool = False) -> None:
 def _check_image(image: Any) -> None:
     _check_attributes(image)
     for part in _children(image):
-        if _name(part)[0] or _name(part)[1] not in _IMAGE_PARTS:
+        namespace, name = _name(part)
+        if namespace or name not in _IMAGE_PARTS:
             raise _Decline
         _check_inert(part)
 
 
 def _atom_link(element: Any, feed: Feed) -> None:
-    attributes = _attributes(element)
+    attributes = _enforce_href(_attributes(element))
     _check_inert(element, any_attributes=True)
-    href = attributes.get("href", attributes.get("url", attributes.get("uri")))
+    href = attributes.get("href")
     if not href:
         raise _Decline
     rel = attributes.get("rel", "alternate")
@@ -327,8 +328,7 @@ def _enclosure(element: Any, entry: Feed) -> None:
 def _media_thumbnail(element: Any, entry: Feed) -> None:
     attributes = _attributes(element)
     entry.setdefault("media_thumbnail", []).append(attributes)
-    text = _leaf(element, frozenset(element.attrib)).strip()
-    url = _finish(_urljoin("", text) if text else text)
+    url = _relative(element, frozenset(element.attrib))
     if url.strip() and "url" not in attributes:
         attributes["url"] = url
 

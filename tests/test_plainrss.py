@@ -147,6 +147,7 @@ def _random_feed(rng: random.Random) -> bytes:
         f"<language>{rng.choice(('en-us', ' fr ', '', 'zh_CN'))}</language>",
         f"<ttl>{rng.choice(('60', ' 5 ', 'x', ''))}</ttl>",
         f'<atom:link href="{rng.choice(URLS[:2])}" rel="{rng.choice(("self", "alternate"))}"/>',
+        '<atom:link href="/by-href" url="/by-url" rel="alternate"/>',
         "<image><title>logo</title><url>http://i.test/l.png</url><link>/home</link></image>",
         "<description>about</description><generator>gen</generator>",
     ]
