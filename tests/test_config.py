@@ -25,6 +25,7 @@ GOOD_FEED = '[[feeds]]\nname = "a"\nurl = "a.xml"\n'
         ('[schedule]\ncron = "61 * * * *"\n', "schedule.cron", "crontab"),
         ("[fetch]\ntimeout = true\n", "fetch.timeout", "positive number"),
         ('[site]\ntimezone = "Mars/Olympus"\n', "site.timezone", "time zone"),
+        ('[site]\nhub = "pubsubhubbub"\n', "site.hub", "URL of a WebSub hub"),
         ('[[feeds]]\nname = "a"\nurl = "ftp://x/y"\n', "feeds[0] (a).url", "http(s) URL"),
         (
             '[[feeds]]\nname = "a"\nurl = "a.xml"\ninclude = ["("]\n',

@@ -88,11 +88,3 @@ def test_unreachable_hub_is_reported(tmp_path: Path) -> None:
         result = publish(config, state)
     assert len(result.problems) == 1 and result.problems[0].startswith(f"websub hub {dead}: ")
     assert result.written
-
-
-def test_a_hub_that_is_not_a_url_is_a_config_error(tmp_path: Path) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text('[site]\nhub = "pubsubhubbub"\n', encoding="utf-8")
-    proc = run_cli("publish", "-c", str(config))
-    assert proc.returncode == 2
-    assert "site.hub" in proc.stderr and "'pubsubhubbub'" in proc.stderr
