@@ -24,7 +24,7 @@ from aggregator.models import Fetched
 from aggregator.pool import worker_pool
 from aggregator.publish import PublishResult, publish
 from aggregator.state import FeedState, State
-from aggregator.store import StoreResult, entry_folder, store_posts
+from aggregator.store import entry_folder, store_posts
 
 if TYPE_CHECKING:  # parsing and converting load only in a cycle where a feed changed
     from aggregator.workers import Prepared
@@ -95,10 +95,12 @@ def run_cycle(
     force: bool = False,
 ) -> CycleReport:
     """Fetch, convert and store `feeds`, then publish (only the feeds whose entries changed are
-    rewritten, and the ones a previous cycle left behind, e.g. when killed). Setting `stop`
-    cancels the requests in flight (nothing is stored) or ends storing after the current feed,
-    publishing what was stored. Feeds not due yet (Retry-After, backoff after failures, cache
-    lifetime, gone) are skipped and reported as such, unless `force`."""
+    rewritten, and the ones a previous cycle left behind, e.g. when killed). Each feed is stored
+    once it and the feeds before it are fetched and prepared, while later ones are still being
+    fetched. Setting `stop` cancels the requests in flight (what was stored by then is published
+    by the next cycle) or ends storing after the current feed, publishing what was stored.
+    Feeds not due yet (Retry-After, backoff after failures, cache lifetime, gone) are skipped
+    and reported as such, unless `force`."""
     report = CycleReport()
     config.site.feeds_dir.mkdir(parents=True, exist_ok=True)
     config.site.output_dir.mkdir(parents=True, exist_ok=True)
@@ -109,31 +111,103 @@ def run_cycle(
         states = {f.name: health.for_url(state.feed(f.name), f.url) for f in feeds}
         due = [f for f in feeds if force or f.is_local or health.is_due(states[f.name], clock)]
         user_agent = config.fetch.user_agent or default_user_agent(config.site.base_url)
-        started = time.monotonic()
         now = datetime.now(UTC).replace(microsecond=0)
         with Preparing(config, state, states, now, due) as preparing:
-            fetching = fetch_all(due, config.fetch, states, user_agent, preparing.start)
-            results = asyncio.run(_until_stopped(fetching, stop))
-            if results is None:
+            settling = Settling(config, state, feeds, due, preparing, clock, report, progress, stop)
+            fetching = fetch_all(due, config.fetch, states, user_agent, settling.arrived)
+            if asyncio.run(_until_stopped(fetching, stop)) is None:
                 return report
-            fetched = {f.name: result for f, result in zip(due, results, strict=True)}
-            del results  # each body is let go once its feed is settled
-            total = StoreResult()
-            for source in feeds:
-                if stop is not None and stop.is_set():
-                    break
-                previous = states[source.name]
-                result = fetched.pop(source.name, None)
-                if result is None:
-                    outcome = FeedOutcome(source.name, skipped=health.skip_reason(previous))
-                else:
-                    outcome = _settle(config, state, source, result, preparing, clock, total)
-                    outcome = replace(outcome, seconds=time.monotonic() - started)
-                report.outcomes.append(outcome)
-                if progress:
-                    progress(outcome)
+            settling.finish()
             report.published = publish(config, state, pool=preparing.pool)
     return report
+
+
+class Settling:
+    """Storing the feeds in config order, each as soon as its fetch (and its parsing and
+    converting) is done and the feeds before it are stored: while the later feeds are still
+    being fetched, not after the slowest of them. Runs on the event loop's thread; a worker
+    that finishes a feed wakes it through the loop."""
+
+    def __init__(
+        self,
+        config: Config,
+        state: State,
+        feeds: Sequence[FeedConfig],
+        due: Sequence[FeedConfig],
+        preparing: Preparing,
+        clock: float,
+        report: CycleReport,
+        progress: Progress | None,
+        stop: threading.Event | None,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.feeds = feeds
+        self.due = {source.name for source in due}
+        self.preparing = preparing
+        self.clock = clock
+        self.started = time.monotonic()
+        self.report = report
+        self.progress = progress
+        self.stop = stop
+        self.fetched: dict[str, Fetched | FeedError] = {}  # each body let go once settled
+        self.settled = 0  # feeds[:settled] are done
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.error: Exception | None = None
+
+    def arrived(self, source: FeedConfig, result: Fetched | FeedError) -> None:
+        """A fetch is done (on the event loop): start preparing it, store what is ready."""
+        self.loop = asyncio.get_running_loop()
+        self.preparing.start(source, result)
+        self.fetched[source.name] = result
+        self._advance()
+
+    def finish(self) -> None:
+        """Store the rest, waiting for the workers (every fetch is done)."""
+        self.loop = None
+        if self.error is not None:
+            raise self.error
+        self._settle_ready(wait=True)
+
+    def _wake(self, _: object) -> None:
+        """A worker finished a feed (called on another thread)."""
+        loop = self.loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: finish() goes on
+                loop.call_soon_threadsafe(self._advance)
+
+    def _advance(self) -> None:
+        """Store what is ready; an error that would end the cycle is kept for finish()."""
+        if self.error is not None:
+            return
+        try:
+            self._settle_ready(wait=False)
+        except Exception as exc:
+            self.error = exc
+
+    def _settle_ready(self, wait: bool) -> None:
+        while self.settled < len(self.feeds):
+            if self.stop is not None and self.stop.is_set():
+                return
+            source = self.feeds[self.settled]
+            previous = self.preparing.states[source.name]
+            if source.name not in self.due:
+                outcome = FeedOutcome(source.name, skipped=health.skip_reason(previous))
+            else:
+                result = self.fetched.get(source.name)
+                if result is None:
+                    return  # not fetched yet
+                if not wait and not self.preparing.ready(source, self._wake):
+                    return
+                del self.fetched[source.name]
+                outcome = _settle(
+                    self.config, self.state, source, result, self.preparing, self.clock
+                )
+                outcome = replace(outcome, seconds=time.monotonic() - self.started)
+            self.settled += 1
+            self.report.outcomes.append(outcome)
+            if self.progress:
+                self.progress(outcome)
 
 
 class Preparing:
@@ -160,6 +234,7 @@ class Preparing:
         self.bodies: dict[str, tuple[FeedConfig, Fetched]] = {}
         self.futures: dict[str, Future[Prepared]] = {}
         self.digests: dict[str, str] = {}
+        self.woken: set[str] = set()  # feeds whose worker wakes the store when done
 
     def __enter__(self) -> Preparing:
         return self
@@ -202,6 +277,23 @@ class Preparing:
     def digest(self, source: FeedConfig) -> str | None:
         return self.digests.get(source.name)
 
+    def ready(self, source: FeedConfig, wake: Callable[[object], None]) -> bool:
+        """Whether result() would return at once; when not, the feed is with a worker, which
+        calls `wake` when done (always False without workers: the caller prepares it)."""
+        if self.digests.get(source.name) in (None, self.states[source.name].body_hash):
+            return True  # nothing to prepare
+        if self.pool is None:
+            return False
+        if source.name in self.bodies:
+            self._hand_out(source.name)
+        future = self.futures[source.name]
+        if future.done():
+            return True
+        if source.name not in self.woken:
+            self.woken.add(source.name)
+            future.add_done_callback(wake)
+        return False
+
     def result(self, source: FeedConfig, fetched: Fetched) -> Prepared:
         """The prepared feed; raises ParseError, or any error the worker met."""
         from aggregator import workers
@@ -241,7 +333,6 @@ def _settle(
     result: Fetched | FeedError,
     preparing: Preparing,
     clock: float,
-    total: StoreResult,
 ) -> FeedOutcome:
     """Store one feed's entries and its health; `clock` is when the cycle started."""
     previous = preparing.states[source.name]
@@ -285,7 +376,6 @@ def _settle(
             )
     finally:
         discard(prepared.temps.values())  # those the store did not install
-    total.merge(stored)
     return FeedOutcome(
         source.name,
         new=stored.new,

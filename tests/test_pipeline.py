@@ -3,18 +3,28 @@ incremental rewrites, a broken feed isolated, an http source, valid Atom."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from aggregator.config import load_config
 from aggregator.frontmatter import read
 from aggregator.models import Fetched
-from aggregator.pipeline import Preparing
+from aggregator.pipeline import FeedOutcome, Preparing, run_cycle
 from aggregator.state import FeedState, State
 from bench.synth import feed_xml
 from tests.entrycheck import FRONT_KEYS
-from tests.helpers import http_server, make_project, run_cli, serve_bytes, snapshot, validate_atom
+from tests.helpers import (
+    Route,
+    http_server,
+    make_project,
+    run_cli,
+    serve_bytes,
+    snapshot,
+    validate_atom,
+)
 
 
 def test_shipped_config_produces_entries_and_valid_feeds(tmp_path: Path) -> None:
@@ -147,3 +157,34 @@ def test_only_a_few_prepared_feeds_wait_for_the_store(tmp_path: Path) -> None:
             assert prepared.feed.title == f"News {i}" or prepared.feed.title == f"新闻 {i}"
             assert len(p.futures) <= limit
         assert not p.futures and not p.bodies
+
+
+def test_feeds_are_stored_while_a_slow_one_is_still_being_fetched(tmp_path: Path) -> None:
+    """The first feed is stored (and reported) while the second one's server still holds its
+    answer back: storing does not wait for the slowest fetch."""
+    first_stored = threading.Event()
+    held_until_stored: list[bool] = []
+
+    def slow(handler: BaseHTTPRequestHandler) -> None:
+        held_until_stored.append(first_stored.wait(timeout=20))
+        serve_bytes(feed_xml(1, entries=3))(handler)
+
+    routes: dict[str, Route] = {f"/{n}.xml": serve_bytes(feed_xml(n, entries=3)) for n in range(4)}
+    routes["/1.xml"] = slow
+    with http_server(routes) as base:
+        tables = "".join(
+            f'\n[[feeds]]\nname = "feed-{n}"\nurl = "{base}/{n}.xml"\n' for n in range(4)
+        )
+        config_path = make_project(tmp_path, "[fetch]\nallow_private_networks = true\n" + tables)
+        config = load_config(config_path)
+        order: list[str] = []
+
+        def progress(outcome: FeedOutcome) -> None:
+            order.append(outcome.name)
+            if outcome.name == "feed-0":
+                first_stored.set()
+
+        report = run_cycle(config, config.feeds, progress=progress)
+    assert held_until_stored == [True]
+    assert order == ["feed-0", "feed-1", "feed-2", "feed-3"]
+    assert [o.new for o in report.outcomes] == [3, 3, 3, 3] and not report.failed
