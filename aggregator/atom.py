@@ -1,9 +1,10 @@
-"""Atom 1.0 (RFC 4287) documents, built by feedgen: FeedEntry makes each `<entry>` (once per item
-and publish, then copied into every feed that carries it), FeedGenerator makes the feed around
-them. What feedgen cannot say is added to the lxml tree it returns: the `<source>`'s id, self link
-and updated, type="html" for text that looks like markup, `updated` with its nanosecond
-tie-breaker, RFC 3339 `Z` times and an entry's own xml:lang. The bytes are deterministic: every
-time in the document is set from the items, never from the clock."""
+"""Atom 1.0 (RFC 4287) documents: feedgen's FeedGenerator makes the feed, and each `<entry>` (once
+per item and publish, then copied into every feed that carries it) is built directly with lxml to
+what feedgen's FeedEntry makes (`feedgen_entry`, the reference), in a fifth of the time. Both add
+what feedgen cannot say: the `<source>`'s id, self link and updated, type="html" for text that
+looks like markup, `updated` with its nanosecond tie-breaker, RFC 3339 `Z` times and an entry's
+own xml:lang. The bytes are deterministic: every time in the document is set from the items,
+never from the clock."""
 
 from __future__ import annotations
 
@@ -71,25 +72,48 @@ def _source_id(name: str) -> str:
     return urn("source", name)
 
 
-def _complete_source(source: Element, info: SourceInfo, updated_text: str) -> None:
-    """feedgen writes `<source>` with a title and one link only: add the id, the rel=self link
-    to the source's feed and `updated`, which RFC 4287 asks of a source."""
-    title = source[0]  # feedgen writes the title, then the link to the site if there is one
-    if len(source) > 1:
-        source[1].set("rel", "alternate")
-        source[1].set("type", "text/html")
-    _text_construct(title, info.title)
-    # Made in place and moved (a parentless element would cost a document of its own).
-    ident = etree.SubElement(source, "id")
-    ident.text = _source_id(info.name)
-    source.insert(0, ident)
-    if info.feed_url:
-        title.addnext(etree.SubElement(source, "link", rel="self", href=info.feed_url))
-    etree.SubElement(source, "updated").text = updated_text
-
-
 def _entry_element(item: Item) -> Element:
-    """The `<entry>` of one item, without xml:lang (that depends on the feed)."""
+    """The `<entry>` of one item, without xml:lang (that depends on the feed): element for
+    element what `feedgen_entry` makes, built directly (feedgen's FeedEntry takes five times as
+    long, the most of a publish); a test holds the two equal."""
+    sub = etree.SubElement
+    entry = etree.Element("entry")
+    sub(entry, "id").text = item.atom_id
+    _text_element(entry, "title", item.title)
+    sub(entry, "updated").text = item.updated_text
+    for name in item.authors:
+        sub(sub(entry, "author"), "name").text = name
+    content = sub(entry, "content")
+    content.text = item.html
+    content.set("type", "html")
+    if item.link:
+        sub(entry, "link", href=item.link, rel="alternate", type="text/html")
+    if item.summary:
+        _text_element(entry, "summary", item.summary)
+    for term in item.tags:
+        sub(entry, "category", term=term)
+    if item.published is not None:
+        sub(entry, "published").text = rfc3339(item.published)
+    source = sub(entry, "source")
+    sub(source, "id").text = _source_id(item.source.name)
+    _text_element(source, "title", item.source.title)
+    if item.source.feed_url:
+        sub(source, "link", rel="self", href=item.source.feed_url)
+    if item.source.site_url:
+        sub(source, "link", href=item.source.site_url, rel="alternate", type="text/html")
+    sub(source, "updated").text = item.updated_text
+    return entry
+
+
+def _text_element(parent: Element, tag: str, text: str) -> None:
+    element = etree.SubElement(parent, tag)
+    element.text = text
+    _text_construct(element, text)
+
+
+def feedgen_entry(item: Item) -> Element:
+    """The `<entry>` of one item as feedgen's FeedEntry writes it, completed with what it cannot
+    say: the reference that `_entry_element` is held to."""
     entry = FeedEntry()
     entry.id(item.atom_id)
     entry.title(item.title)
@@ -119,6 +143,23 @@ def _entry_element(item: Item) -> Element:
         _text_construct(children["summary"], item.summary)
     _complete_source(children["source"], item.source, item.updated_text)
     return element
+
+
+def _complete_source(source: Element, info: SourceInfo, updated_text: str) -> None:
+    """feedgen writes `<source>` with a title and one link only: add the id, the rel=self link
+    to the source's feed and `updated`, which RFC 4287 asks of a source."""
+    title = source[0]  # feedgen writes the title, then the link to the site if there is one
+    if len(source) > 1:
+        source[1].set("rel", "alternate")
+        source[1].set("type", "text/html")
+    _text_construct(title, info.title)
+    # Made in place and moved (a parentless element would cost a document of its own).
+    ident = etree.SubElement(source, "id")
+    ident.text = _source_id(info.name)
+    source.insert(0, ident)
+    if info.feed_url:
+        title.addnext(etree.SubElement(source, "link", rel="self", href=info.feed_url))
+    etree.SubElement(source, "updated").text = updated_text
 
 
 def atom_entry(item: Item, feed_lang: str | None) -> Element:

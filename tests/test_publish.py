@@ -13,10 +13,12 @@ from pathlib import Path
 import feedparser
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from aggregator import defaults
+from aggregator.atom import _entry_element, feedgen_entry
 from aggregator.config import Config
-from aggregator.feeditems import absolute_uri, clean_text, encode_uri
+from aggregator.feeditems import Item, SourceInfo, absolute_uri, clean_text, encode_uri, rfc3339
 from aggregator.opml import parse_opml
 from aggregator.pool import worker_pool
 from aggregator.publish import feed_path, publish, tag_slug
@@ -299,6 +301,38 @@ _URI = st.tuples(
 @given(url=_URI)
 def test_the_plain_uri_shortcut_changes_nothing(url: str) -> None:
     assert absolute_uri(url) == encode_uri(url.strip())
+
+
+_PIECES = [*"ab <>&;'\"\n\t\r#/=\x01", "&amp;", "<b>", "</b>", "&copy", "中文"]
+_TEXT = st.lists(st.sampled_from(_PIECES), max_size=8).map("".join).map(clean_text)
+_SOME_TEXT = _TEXT.filter(bool)
+_MAYBE_URL = st.sampled_from([None, "", "https://x.example/a?b=1&c=2", 'https://x.example/"q"'])
+_STAMP = st.floats(min_value=0, max_value=4e9)
+
+
+@st.composite
+def _items(draw: st.DrawFn) -> Item:
+    updated = draw(_STAMP)
+    return Item(
+        atom_id=draw(st.sampled_from(["urn:uuid:1", "urn:uuid:2"])),
+        title=draw(_SOME_TEXT),
+        link=draw(_MAYBE_URL) or None,
+        published=draw(st.none() | _STAMP),
+        updated=updated,
+        updated_text=rfc3339(updated, draw(st.integers(0, 999_999_999))),
+        authors=tuple(draw(st.lists(_SOME_TEXT, max_size=3))),
+        tags=tuple(draw(st.lists(_SOME_TEXT, max_size=3))),
+        summary=draw(_TEXT),
+        html=draw(_SOME_TEXT),
+        lang=None,
+        source=SourceInfo(draw(_SOME_TEXT), draw(_SOME_TEXT), draw(_MAYBE_URL), draw(_MAYBE_URL)),
+    )
+
+
+@settings(max_examples=1000, deadline=None)
+@given(item=_items())
+def test_entries_are_built_as_feedgen_builds_them(item: Item) -> None:
+    assert etree.tostring(_entry_element(item)) == etree.tostring(feedgen_entry(item))
 
 
 def _many_tags(root: Path) -> Config:
