@@ -4,13 +4,21 @@ run is conditional and polite."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import threading
+from collections import Counter
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
 from pathlib import Path
+from types import ModuleType
 
+from aggregator.config import load_config
+from aggregator.fetch import fetch_all
 from aggregator.health import describe_time
 from aggregator.state import State
 from bench.measure import run_measured
-from tests.helpers import CLI, make_project, rss, serve_bytes, snapshot
+from tests.helpers import CLI, http_server, make_project, rss, serve_bytes, snapshot
 from tests.hostile import (
     brotli_bomb,
     compressed,
@@ -232,3 +240,34 @@ def test_loopback_is_refused_by_default_before_any_connection(tmp_path: Path) ->
     assert reasons["mapped"] == "refused: ::ffff:127.0.0.1 is a loopback address"
     assert log.hits == []
     assert entries(tmp_path, "sample")
+
+
+class _ImportLog:
+    """A meta path finder that finds nothing and counts what it was asked for: every lookup
+    of a module not already imported."""
+
+    def __init__(self) -> None:
+        self.asked: Counter[str] = Counter()
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        self.asked[name] += 1
+        return None
+
+
+def test_requests_do_not_search_for_modules_again_and_again(tmp_path: Path) -> None:
+    """httpcore imports sniffio on every request when it is missing, and a failed import
+    searches every folder of sys.path again: 0.2 s of a 0.8 s run of 200 unchanged feeds."""
+    routes = {f"/{n}.xml": serve_bytes(good(str(n)), etag='"v1"') for n in range(8)}
+    with http_server(routes) as base:
+        feeds = {f"feed-{n}": f"/{n}.xml" for n in range(8)}
+        config = load_config(make_project(tmp_path, fetch_config(base, feeds)))
+        log = _ImportLog()
+        sys.meta_path.insert(0, log)
+        try:
+            results = asyncio.run(fetch_all(config.feeds, config.fetch, {}, "test"))
+        finally:
+            sys.meta_path.remove(log)
+    assert all(getattr(r, "body", None) for r in results)
+    assert [name for name, times in log.asked.items() if times > 1] == []
