@@ -235,6 +235,7 @@ class Preparing:
         self.futures: dict[str, Future[Prepared]] = {}
         self.digests: dict[str, str] = {}
         self.woken: set[str] = set()  # feeds whose worker wakes the store when done
+        self.lost = False  # a worker died: no more feeds are handed out
 
     def __enter__(self) -> Preparing:
         return self
@@ -261,17 +262,22 @@ class Preparing:
         from aggregator import workers
 
         limit = defaults.PREPARED_PER_WORKER * self.pool.size
-        while self.bodies and (name in self.bodies or len(self.futures) < limit):
+        while not self.lost and self.bodies and (name in self.bodies or len(self.futures) < limit):
             if name not in self.bodies:
                 name = heapq.heappop(self.waiting)[1]
                 if name not in self.bodies:
                     continue
-            source, fetched = self.bodies.pop(name)
+            source, fetched = self.bodies[name]
             hashes = self.state.file_hashes(entry_folder(name))
             prewrite = workers.Prewrite(self.config.site.feeds_dir, hashes)
-            self.futures[name] = self.pool.executor.submit(
+            future = self.pool.submit(
                 workers.prepare, fetched, source, self.config.site.timezone, self.now, prewrite
             )
+            if future is None:  # a worker died: the feeds not handed out are prepared here
+                self.lost = True
+                return
+            del self.bodies[name]
+            self.futures[name] = future
             name = None
 
     def digest(self, source: FeedConfig) -> str | None:
@@ -286,7 +292,9 @@ class Preparing:
             return False
         if source.name in self.bodies:
             self._hand_out(source.name)
-        future = self.futures[source.name]
+        future = self.futures.get(source.name)
+        if future is None:  # not handed out: the workers were lost
+            return False
         if future.done():
             return True
         if source.name not in self.woken:
@@ -295,11 +303,13 @@ class Preparing:
         return False
 
     def result(self, source: FeedConfig, fetched: Fetched) -> Prepared:
-        """The prepared feed; raises ParseError, or any error the worker met."""
+        """The prepared feed; raises ParseError, or any error the worker met (a worker that
+        died costs the feeds in its hands: the one that killed it may be among them)."""
         from aggregator import workers
 
         if source.name in self.bodies:
             self._hand_out(source.name)
+        self.bodies.pop(source.name, None)  # still here when the workers were lost
         future = self.futures.pop(source.name, None)
         if self.pool is not None:
             self._hand_out()

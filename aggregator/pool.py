@@ -6,16 +6,30 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from aggregator import defaults
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Pool:
     executor: ProcessPoolExecutor
     size: int
+
+    def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T] | None:
+        """`fn` run by a worker; None when the pool is broken (a worker process died, killed or
+        out of memory): the caller does the job itself, or goes without."""
+        try:
+            return self.executor.submit(fn, *args, **kwargs)
+        except BrokenProcessPool:
+            return None
 
     def shutdown(self) -> None:
         """Stop the workers once their jobs are done (jobs not started are dropped)."""
@@ -31,3 +45,14 @@ def worker_pool(jobs: int) -> Pool | None:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["aggregator.workers", "aggregator.publish"])
     return Pool(ProcessPoolExecutor(size, mp_context=context), size)
+
+
+def finished(future: Future[T] | None) -> T | None:
+    """A job's result; None when it never reached a worker or its worker died before it was
+    done. Any other error of the job is raised."""
+    if future is None:
+        return None
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return None

@@ -29,7 +29,7 @@ from aggregator.feeditems import (
     rfc3339,
     urn,
 )
-from aggregator.pool import Pool
+from aggregator.pool import Pool, finished
 from aggregator.state import State, StoredEntry
 from aggregator.text import fold
 from aggregator.websub import ping_hub
@@ -249,19 +249,23 @@ class _Publisher:
     def _build_all(self, jobs: list[_Job], pool: Pool | None) -> None:
         """Build the stale feeds: here, or shared with the pool's workers when there are many,
         one renderer a core, this process included (each takes every n-th job, so big and small
-        feeds spread evenly)."""
-        futures: list[Future[_Rendered]] = []
+        feeds spread evenly). A worker's share is built here when the worker died."""
+        shared: list[tuple[list[_Job], Future[_Rendered] | None]] = []
         parts = [jobs]
         if pool is not None and len(jobs) >= defaults.PARALLEL_MIN_PUBLISH:
             shares = pool.size
             parts = [jobs[start::shares] for start in range(shares)]
-            futures = [
-                pool.executor.submit(render_jobs, self.config, part, self.now) for part in parts[1:]
+            shared = [
+                (part, pool.submit(render_jobs, self.config, part, self.now)) for part in parts[1:]
             ]
         for job in parts[0]:
             self._build(job.tag, list(job.formats), job.digest)
-        for future in futures:
-            rendered = future.result()
+        for part, future in shared:
+            rendered = finished(future)
+            if rendered is None:  # no worker took it, or its worker died on it
+                for job in part:
+                    self._build(job.tag, list(job.formats), job.digest)
+                continue
             self.result.by_workers += len(rendered.outputs)
             self.outputs.extend(rendered.outputs)
             self.new_html.extend(rendered.new_html)

@@ -3,11 +3,15 @@ incremental rewrites, a broken feed isolated, an http source, valid Atom."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+import pytest
 
 from aggregator.config import load_config
 from aggregator.frontmatter import read
@@ -188,3 +192,32 @@ def test_feeds_are_stored_while_a_slow_one_is_still_being_fetched(tmp_path: Path
     assert held_until_stored == [True]
     assert order == ["feed-0", "feed-1", "feed-2", "feed-3"]
     assert [o.new for o in report.outcomes] == [3, 3, 3, 3] and not report.failed
+
+
+def test_feeds_are_prepared_here_once_a_worker_died(tmp_path: Path) -> None:
+    """A worker that died (killed, or out of memory) costs at most the feeds in its hands: the
+    rest are prepared in the main process, and the cycle goes on."""
+    names = [f"feed-{n}" for n in range(6)]
+    tables = "".join(f'\n[[feeds]]\nname = "{n}"\nurl = "https://x.example/{n}"\n' for n in names)
+    (tmp_path / "config.toml").write_text("[site]\n" + tables, encoding="utf-8")
+    config = load_config(tmp_path / "config.toml")
+    states = {n: FeedState(name=n) for n in names}
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    with (
+        State(config.state_path) as state,
+        Preparing(config, state, states, now, config.feeds) as p,
+    ):
+        assert p.pool is not None
+        with pytest.raises(BrokenProcessPool):
+            p.pool.executor.submit(os._exit, 1).result()
+        fetched = {
+            n: Fetched(n, feed_xml(i, entries=3), f"https://x.example/{n}")
+            for i, n in enumerate(names)
+        }
+        for source in config.feeds:
+            p.start(source, fetched[source.name])
+        assert p.lost and not p.futures
+        prepared = [p.result(s, fetched[s.name]) for s in config.feeds]
+        assert not p.bodies
+    assert [len(one.posts) for one in prepared] == [3] * 6
+    assert [one.posts[0].source for one in prepared] == names

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import feedparser
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -353,18 +356,24 @@ def _state_rows(config: Config) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def test_a_publish_shared_with_worker_processes_writes_the_same(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lost", [False, True], ids=["workers", "a worker died"])
+def test_a_publish_shared_with_worker_processes_writes_the_same(tmp_path: Path, lost: bool) -> None:
+    """Also when a worker died before the publish (killed, or out of memory): the main process
+    builds its share."""
     alone, shared = _many_tags(tmp_path / "alone"), _many_tags(tmp_path / "shared")
     with State(alone.state_path) as state:
         by_itself = publish(alone, state, BASE_TIME)
     pool = worker_pool(defaults.PARALLEL_MIN_PUBLISH)
     assert pool is not None
     try:
+        if lost:
+            with pytest.raises(BrokenProcessPool):
+                pool.executor.submit(os._exit, 1).result()
         with State(shared.state_path) as state:
             with_workers = publish(shared, state, BASE_TIME, pool)
     finally:
         pool.shutdown()
-    assert with_workers.by_workers > 0 and by_itself.by_workers == 0
+    assert (with_workers.by_workers > 0) is not lost and by_itself.by_workers == 0
     assert len(with_workers.written) == len(by_itself.written) == 3 * (1 + 7 + 11) + 2
     files = [
         {
