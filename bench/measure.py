@@ -1,8 +1,12 @@
 """Run one command in a fresh process and measure it: wall time and peak memory of its tree.
 
 Peak memory is the peak of the summed proportional set size (PSS) of the child and all its
-descendants, sampled every 20 ms: a process pool counts in full, but pages its processes share
-(a fork server's preloaded code) count once, not once per process as summed RSS would. The
+descendants, sampled every 20 ms, or less often when a sample takes long (the kernel walks each
+process's pages for it: about 5 ms for our four processes), so that sampling never takes more
+than a twentieth of a core from the run it measures (every 20 ms, it took a fifth of one on two
+cores, and from a run that uses both more than from one that uses one). A process pool counts in
+full, but pages its processes share (a fork server's preloaded code) count once, not once per
+process as summed RSS would. The
 kernel's ru_maxrss stands in only for a child too short-lived to be sampled: a child started
 by vfork inherits its parent's high-water mark there, so it is not the child's own figure.
 """
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SAMPLE_SECONDS = 0.02
+SAMPLING_SHARE = 0.05  # of a core, at most
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1024 * 1024
 
@@ -96,8 +101,11 @@ def run_measured(
 
         def sample() -> None:
             nonlocal peak
-            while not done.wait(SAMPLE_SECONDS):
+            pause = SAMPLE_SECONDS
+            while not done.wait(pause):
+                began = time.perf_counter()
                 peak = max(peak, tree_memory_bytes(process.pid))
+                pause = max(SAMPLE_SECONDS, (time.perf_counter() - began) / SAMPLING_SHARE)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
