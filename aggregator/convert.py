@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import NamedTuple
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 from aggregator import markdown
 from aggregator.config import FeedConfig
+from aggregator.defaults import MAX_ENTRY_CATEGORIES
 from aggregator.feeditems import clean_text, escape_attr
 from aggregator.frontmatter import FrontMatter, render
 from aggregator.identity import entry_id, entry_identity, link_key, tag_slug
@@ -150,7 +152,8 @@ def convert_entry(
     summary = truncate(plain, source.front.summary_length)
     tags = [source.name, *source.tags]
     if source.entry_categories:
-        tags.extend(tag_slug(c) for c in entry.categories)
+        own = dict.fromkeys(slug for slug in map(tag_slug, entry.categories) if slug)
+        tags.extend(islice((slug for slug in own if slug not in tags), MAX_ENTRY_CATEGORIES))
     front = FrontMatter(
         title=title,
         date=date,

@@ -52,4 +52,5 @@ PARALLEL_MIN_PUBLISH = 16  # feeds to build before a publish shares them with wo
 SERVE_HOST = "127.0.0.1"  # `aggregator serve` listens here only
 SERVE_PORT = 8080  # when [site] base_url names no local port
 
+MAX_ENTRY_CATEGORIES = 20  # an entry's own categories made tags, at most (each tag is a feed)
 MAX_HTML_NESTING = 200  # deeper entry HTML is kept as its text (parsing it is quadratic)

@@ -5,13 +5,17 @@ slugged tags."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from aggregator.config import FeedConfig, FrontMatterDefaults, load_config
+from aggregator.convert import convert_entry
+from aggregator.defaults import MAX_ENTRY_CATEGORIES
 from aggregator.filters import wanted
-from aggregator.models import EntryData
+from aggregator.models import EntryData, FeedData
 from aggregator.pipeline import run_cycle
 from tests.entrycheck import check_entry_file
 
@@ -90,3 +94,18 @@ def test_filters_and_entry_categories_through_the_pipeline(tmp_path: Path) -> No
     }
     published = {p.name for p in (tmp_path / "output" / "tags").glob("*.xml")}
     assert {"rust.xml", "machine-learning.xml"} <= published
+
+
+def test_an_entry_adds_a_bounded_number_of_its_own_categories() -> None:
+    """Each tag is a published feed: a feed whose entries carry hundreds of categories must not
+    make hundreds of feeds out of each. Repeats, empty slugs and tags the entry has already do
+    not count."""
+    categories = ("News", "news", "", "Programming", *(f"topic {n}" for n in range(300)))
+    entry = replace(ENTRY, categories=categories)
+    source = replace(SOURCE, tags=("programming",), entry_categories=True)
+    feed = FeedData(title="F", link="https://f.example/", language=None, entries=(entry,))
+    post = convert_entry(entry, feed, source, ZoneInfo("UTC"), datetime(2026, 11, 28, tzinfo=UTC))
+    own = [f"topic-{n}" for n in range(MAX_ENTRY_CATEGORIES - 1)]
+    assert post.tags == ("f", "programming", "news", *own)
+    last = MAX_ENTRY_CATEGORIES - 2
+    assert f'  - "topic-{last}"\n' in post.text and f'  - "topic-{last + 1}"' not in post.text
