@@ -113,7 +113,7 @@ def _reconcile_folder(
             stat = (found.st_size, found.st_mtime_ns)
         fresh = _check(state, entry_id, path, digest, tz, now, result)
         if fresh is not None:
-            state.save_entry_file(entry_id, fresh, *stat)
+            state.save_entry_files([(entry_id, fresh, *stat)])
 
 
 def _folders(feeds_dir: Path) -> list[tuple[str, Path]]:

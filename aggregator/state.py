@@ -444,10 +444,11 @@ class State:
                 (folder, digest),
             )
 
-    def save_entry_file(self, entry_id: str, digest: str, size: int, mtime_ns: int) -> None:
-        self.db.execute(
+    def save_entry_files(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        """Record (id, text hash, size, mtime_ns) of entry files as just checked or written."""
+        self.db.executemany(
             "INSERT OR REPLACE INTO entry_files (id, hash, size, mtime_ns) VALUES (?, ?, ?, ?)",
-            (entry_id, digest, size, mtime_ns),
+            rows,
         )
 
     def revise_entry(self, entry: StoredEntry) -> None:

@@ -130,6 +130,7 @@ def store_posts(
     install(list(batch.ready.items()))
     write_many(batch.writes.items())
     state.save_html(batch.html)
+    state.save_entry_files(batch.checked())
     return batch.result
 
 
@@ -188,10 +189,14 @@ class _Batch:
         self.writes: dict[Path, bytes] = {}
         self.ready: dict[str, Path] = {}  # temp file: the target it is installed over
         self.html: list[tuple[str, str, str]] = []
+        self.written: dict[Path, tuple[str, str]] = {}  # file: its entry's id and text hash
 
-    def write(self, target: Path, text: str, post: Post | None = None) -> None:
+    def write(
+        self, target: Path, text: str, entry_id: str, digest: str, post: Post | None = None
+    ) -> None:
         """Have `target` hold `text`: from the temp file written ahead for `post` when it holds
         just that, else written here."""
+        self.written[target] = (entry_id, digest)
         tmp = self.temps.pop(post.entry_id, None) if post and text == post.text else None
         if tmp is not None and Path(tmp).parent == target.parent:
             self.ready[tmp] = target
@@ -200,13 +205,23 @@ class _Batch:
             discard([tmp])
         self.writes[target] = text.encode("utf-8")
 
+    def checked(self) -> list[tuple[str, str, int, int]]:
+        """(entry id, text hash, size, mtime_ns) of each file written, once in place: what the
+        scan for hand edits compares the files with, so it need not read them again."""
+        rows = []
+        for target, (entry_id, digest) in self.written.items():
+            found = target.stat()
+            rows.append((entry_id, digest, found.st_size, found.st_mtime_ns))
+        return rows
+
     def new(self, post: Post, unseen: _Unseen | None = None) -> None:
         """A post no entry has yet; indexed with `unseen`'s run when it is part of it (its
         title then known to be free), else at once."""
         path = entry_path(post.source, post.entry_id)
         title = post.title if unseen else unique_title(self.state, post, post.entry_id)
         text = _own_text(post, title, post.tags)
-        self.write(self.feeds_dir / path, text, post)
+        digest = text_hash(text)
+        self.write(self.feeds_dir / path, text, post.entry_id, digest, post)
         stored = StoredEntry(
             id=post.entry_id,
             source=post.source,
@@ -221,7 +236,7 @@ class _Batch:
             lang=post.lang,
             authors=post.authors,
             tags=post.tags,
-            hash=text_hash(text),
+            hash=digest,
         )
         self._record(post, None, stored, unseen)
 
@@ -237,7 +252,7 @@ class _Batch:
         if digest == existing.hash and target.exists():
             self.state.add_identity(post.identity, existing.id)
             return
-        self.write(target, text, post)
+        self.write(target, text, existing.id, digest, post)
         stored = replace(
             existing,
             link_key=post.link_key,
@@ -266,8 +281,9 @@ class _Batch:
         if tags == existing.tags or not target.exists():
             return
         text = with_tags(target.read_text(encoding="utf-8"), tags)
-        self.write(target, text)
-        stored = replace(existing, tags=tags, updated=self.stamp, hash=text_hash(text))
+        digest = text_hash(text)
+        self.write(target, text, existing.id, digest)
+        stored = replace(existing, tags=tags, updated=self.stamp, hash=digest)
         self.state.save_entry(stored, post.identity)
         self.result.count(existing, stored)
 
