@@ -113,7 +113,7 @@ def run_cycle(
         user_agent = config.fetch.user_agent or default_user_agent(config.site.base_url)
         now = datetime.now(UTC).replace(microsecond=0)
         with Preparing(config, state, states, now, due) as preparing:
-            settling = Settling(config, state, feeds, due, preparing, clock, report, progress, stop)
+            settling = Settling(feeds, due, preparing, clock, report, progress, stop)
             fetching = fetch_all(due, config.fetch, states, user_agent, settling.arrived)
             if asyncio.run(_until_stopped(fetching, stop)) is None:
                 return report
@@ -130,8 +130,6 @@ class Settling:
 
     def __init__(
         self,
-        config: Config,
-        state: State,
         feeds: Sequence[FeedConfig],
         due: Sequence[FeedConfig],
         preparing: Preparing,
@@ -140,8 +138,6 @@ class Settling:
         progress: Progress | None,
         stop: threading.Event | None,
     ) -> None:
-        self.config = config
-        self.state = state
         self.feeds = feeds
         self.due = {source.name for source in due}
         self.preparing = preparing
@@ -200,9 +196,7 @@ class Settling:
                 if not wait and not self.preparing.ready(source, self._wake):
                     return
                 del self.fetched[source.name]
-                outcome = _settle(
-                    self.config, self.state, source, result, self.preparing, self.clock
-                )
+                outcome = _settle(source, result, self.preparing, self.clock)
                 outcome = replace(outcome, seconds=time.monotonic() - self.started)
             self.settled += 1
             self.report.outcomes.append(outcome)
@@ -250,7 +244,7 @@ class Preparing:
             return
         digest = body_hash(result.body, source, self.config)
         self.digests[source.name] = digest
-        if digest != self.states[source.name].body_hash and self.pool is not None:
+        if self.changed(source) and self.pool is not None:
             heapq.heappush(self.waiting, (self.rank[source.name], source.name))
             self.bodies[source.name] = (source, result)
             self._hand_out()
@@ -283,10 +277,16 @@ class Preparing:
     def digest(self, source: FeedConfig) -> str | None:
         return self.digests.get(source.name)
 
+    def changed(self, source: FeedConfig) -> bool:
+        """Whether a body was fetched that differs from the one last stored: only such a feed
+        is parsed and converted."""
+        digest = self.digests.get(source.name)
+        return digest is not None and digest != self.states[source.name].body_hash
+
     def ready(self, source: FeedConfig, wake: Callable[[object], None]) -> bool:
         """Whether result() would return at once; when not, the feed is with a worker, which
         calls `wake` when done (always False without workers: the caller prepares it)."""
-        if self.digests.get(source.name) in (None, self.states[source.name].body_hash):
+        if not self.changed(source):
             return True  # nothing to prepare
         if self.pool is None:
             return False
@@ -337,14 +337,10 @@ async def _until_stopped(work: Awaitable[T], stop: threading.Event | None) -> T 
 
 
 def _settle(
-    config: Config,
-    state: State,
-    source: FeedConfig,
-    result: Fetched | FeedError,
-    preparing: Preparing,
-    clock: float,
+    source: FeedConfig, result: Fetched | FeedError, preparing: Preparing, clock: float
 ) -> FeedOutcome:
     """Store one feed's entries and its health; `clock` is when the cycle started."""
+    config, state = preparing.config, preparing.state
     previous = preparing.states[source.name]
     polled = not source.is_local
     if isinstance(result, FeedError):
@@ -360,7 +356,7 @@ def _settle(
         _save(state, failure)
         return FeedOutcome(source.name, reason=result.reason)
     digest = preparing.digest(source)
-    if digest is None or digest == previous.body_hash:
+    if not preparing.changed(source):
         unchanged = health.succeeded(previous, result, clock, previous.ttl_minutes, polled)
         _save(state, replace(unchanged, body_hash=digest or previous.body_hash))
         return FeedOutcome(source.name, not_modified=True, notice=health.moved_notice(unchanged))

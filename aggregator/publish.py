@@ -142,7 +142,7 @@ def render_jobs(config: Config, jobs: list[_Job], now: float) -> _Rendered:
         renderer = _Publisher(config, state, now, recording=False)
         with ThreadPoolExecutor(defaults.PUBLISH_WRITERS) as renderer.writers:
             for job in jobs:
-                renderer._build(job.tag, list(job.formats), job.digest)
+                renderer._build(job)
             renderer._drain()
         learned = renderer.langs.known if renderer.langs.learned else {}
         return _Rendered(renderer.outputs, renderer.new_html, learned)
@@ -259,12 +259,12 @@ class _Publisher:
                 (part, pool.submit(render_jobs, self.config, part, self.now)) for part in parts[1:]
             ]
         for job in parts[0]:
-            self._build(job.tag, list(job.formats), job.digest)
+            self._build(job)
         for part, future in shared:
             rendered = finished(future)
             if rendered is None:  # no worker took it, or its worker died on it
                 for job in part:
-                    self._build(job.tag, list(job.formats), job.digest)
+                    self._build(job)
                 continue
             self.result.by_workers += len(rendered.outputs)
             self.outputs.extend(rendered.outputs)
@@ -295,15 +295,16 @@ class _Publisher:
             return False
         return (stat.st_size, stat.st_mtime_ns) == record[1:]
 
-    def _build(self, tag: str | None, formats: list[str], digest: str) -> None:
+    def _build(self, job: _Job) -> None:
         from aggregator.atom import FeedMeta, atom_entry, atom_feed  # loaded when a feed is built
         from aggregator.formats import json_feed, rss_feed
 
+        tag = job.tag
         items = self._items(self.state.newest(tag, self.site.entries_per_feed))
         langs = {item.lang for item in items}
         lang = langs.pop() if len(langs) == 1 else None
         updated_text = max((i.updated_text for i in items), default=rfc3339(self.now))
-        for fmt in formats:
+        for fmt in job.formats:
             rel = feed_path(tag, fmt)
             meta = FeedMeta(
                 feed_id=urn("feed", f"{self.base_url}\0{tag or ''}"),
@@ -322,7 +323,7 @@ class _Publisher:
             else:
                 data = json_feed(meta, items)
             written = self.writers.submit(_write, self.output / rel, data)
-            self.pending.append(_Pending(rel, digest, meta.self_url, written))
+            self.pending.append(_Pending(rel, job.digest, meta.self_url, written))
             if len(self.pending) >= defaults.PUBLISH_BACKLOG:
                 self._record()
 
