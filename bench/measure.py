@@ -6,9 +6,9 @@ process's pages for it: about 5 ms for our four processes), so that sampling nev
 than a twentieth of a core from the run it measures (every 20 ms, it took a fifth of one on two
 cores, and from a run that uses both more than from one that uses one). A process pool counts in
 full, but pages its processes share (a fork server's preloaded code) count once, not once per
-process as summed RSS would. The
-kernel's ru_maxrss stands in only for a child too short-lived to be sampled: a child started
-by vfork inherits its parent's high-water mark there, so it is not the child's own figure.
+process as summed RSS would. The kernel's ru_maxrss stands in only for a child too short-lived
+to be sampled: a child started by vfork inherits its parent's high-water mark there, so it is
+not the child's own figure.
 """
 
 from __future__ import annotations

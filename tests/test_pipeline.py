@@ -6,14 +6,16 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from aggregator.config import load_config
+from aggregator.config import Config, load_config
 from aggregator.frontmatter import read
 from aggregator.models import Fetched
 from aggregator.pipeline import FeedOutcome, Preparing, run_cycle
@@ -134,24 +136,33 @@ def test_http_source_and_named_fetch(tmp_path: Path) -> None:
         assert unknown.returncode == 2 and "nope" in unknown.stderr
 
 
-def test_only_a_few_prepared_feeds_wait_for_the_store(tmp_path: Path) -> None:
-    """Workers get the next feeds to be stored, a few at a time, however many were fetched."""
-    names = [f"feed-{n:02d}" for n in range(24)]
+@contextmanager
+def _preparing(
+    tmp_path: Path, names: list[str]
+) -> Iterator[tuple[Config, Preparing, dict[str, Fetched]]]:
+    """A config of feeds `names` never stored before, a Preparing for all of them, and a small
+    fetched body for each."""
     tables = "".join(f'\n[[feeds]]\nname = "{n}"\nurl = "https://x.example/{n}"\n' for n in names)
     (tmp_path / "config.toml").write_text("[site]\n" + tables, encoding="utf-8")
     config = load_config(tmp_path / "config.toml")
     states = {n: FeedState(name=n) for n in names}
     now = datetime(2026, 11, 28, tzinfo=UTC)
+    fetched = {
+        n: Fetched(n, feed_xml(i, entries=3), f"https://x.example/{n}") for i, n in enumerate(names)
+    }
     with (
         State(config.state_path) as state,
-        Preparing(config, state, states, now, config.feeds) as p,
+        Preparing(config, state, states, now, config.feeds) as preparing,
     ):
+        yield config, preparing, fetched
+
+
+def test_only_a_few_prepared_feeds_wait_for_the_store(tmp_path: Path) -> None:
+    """Workers get the next feeds to be stored, a few at a time, however many were fetched."""
+    names = [f"feed-{n:02d}" for n in range(24)]
+    with _preparing(tmp_path, names) as (config, p, fetched):
         assert p.pool is not None
         limit = 4 * p.pool.size
-        fetched = {
-            n: Fetched(n, feed_xml(i, entries=3), f"https://x.example/{n}")
-            for i, n in enumerate(names)
-        }
         for source in reversed(config.feeds):  # fetches complete in any order
             p.start(source, fetched[source.name])
             assert len(p.futures) <= limit
@@ -198,22 +209,10 @@ def test_feeds_are_prepared_here_once_a_worker_died(tmp_path: Path) -> None:
     """A worker that died (killed, or out of memory) costs at most the feeds in its hands: the
     rest are prepared in the main process, and the cycle goes on."""
     names = [f"feed-{n}" for n in range(6)]
-    tables = "".join(f'\n[[feeds]]\nname = "{n}"\nurl = "https://x.example/{n}"\n' for n in names)
-    (tmp_path / "config.toml").write_text("[site]\n" + tables, encoding="utf-8")
-    config = load_config(tmp_path / "config.toml")
-    states = {n: FeedState(name=n) for n in names}
-    now = datetime(2026, 11, 28, tzinfo=UTC)
-    with (
-        State(config.state_path) as state,
-        Preparing(config, state, states, now, config.feeds) as p,
-    ):
+    with _preparing(tmp_path, names) as (config, p, fetched):
         assert p.pool is not None
         with pytest.raises(BrokenProcessPool):
             p.pool.executor.submit(os._exit, 1).result()
-        fetched = {
-            n: Fetched(n, feed_xml(i, entries=3), f"https://x.example/{n}")
-            for i, n in enumerate(names)
-        }
         for source in config.feeds:
             p.start(source, fetched[source.name])
         assert p.lost and not p.futures
