@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 from urllib.parse import unquote, urljoin, urlsplit
 
 import html_to_markdown
@@ -144,6 +145,15 @@ _PLAIN_ABSOLUTE = re.compile(
     r"(?:\?[\w.~!$&'()*+,=:@/?-]+)?(?:#[\w.~!$&'()*+,=:@/?-]+)?",
     re.ASCII,
 )
+# a path reference that urljoin() resolves by plain concatenation: no scheme-like first segment,
+# no dot segment, no empty segment (urljoin drops those when it merges paths)
+_PLAIN_PATH = re.compile(
+    r"/?[\w~!$&'()*+,=@-][\w.~!$&'()*+,=:@-]*(?:/[\w.~!$&'()*+,=:@-]+)*"
+    r"(?:\?[\w.~!$&'()*+,=:@/?-]+)?(?:#[\w.~!$&'()*+,=:@/?-]+)?",
+    re.ASCII,
+)
+_SCHEME_LIKE = re.compile(r"[^/?#]*:")
+_DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?=$|[/?#])")
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f\"<>\\^`{|}]")
 _SCRIPT_URL = re.compile(r"(?<![a-z0-9])(?:java|vb|live)script:|(?<![a-z0-9])data:", re.IGNORECASE)
 _ENTITY_LIKE = re.compile(r"&(?=#?\w+;)")
@@ -161,8 +171,48 @@ def absolute_url(url: str, base: str | None, schemes: frozenset[str]) -> str | N
     if not url:
         return None
     if _PLAIN_ABSOLUTE.fullmatch(url) and url[: url.index(":")] in schemes:
-        return None if _SCRIPT_URL.search(url) else url  # what resolve_url() gives back
+        return None if _names_script(url) else url  # what resolve_url() gives back
+    joined = _plain_join(base, url) if base else None
+    if joined is not None and joined[: joined.index(":")] in schemes:
+        return None if _names_script(joined) else joined
     return resolve_url(url, base, schemes)
+
+
+def _names_script(plain: str) -> bool:
+    """_SCRIPT_URL.search() for an ASCII URL, which it can only match where it says `script:`
+    or `data:` in any case."""
+    lowered = plain.lower()
+    return ("script:" in lowered or "data:" in lowered) and bool(_SCRIPT_URL.search(plain))
+
+
+def _plain_join(base: str, url: str) -> str | None:
+    """What urljoin(base, url) gives, when it is a plain absolute URL made by concatenation:
+    `base` plain absolute, `url` a plain path (from the root, or with no dot or empty segment
+    on either side); else None."""
+    if not _PLAIN_PATH.fullmatch(url) or _DOT_SEGMENT.search(url):
+        return None
+    origin, folder = _base_parts(base)
+    if url.startswith("/"):
+        return origin + url if origin else None
+    if folder is None or _SCHEME_LIKE.match(url):
+        return None
+    return origin + folder + url
+
+
+@lru_cache(maxsize=64)
+def _base_parts(base: str) -> tuple[str, str | None]:
+    """A plain absolute base URL's scheme and host (empty when not plain), and the folder a
+    relative path joins (None when it has a dot or empty segment)."""
+    if not _PLAIN_ABSOLUTE.fullmatch(base):
+        return "", None
+    base = base.split("#", 1)[0].split("?", 1)[0]
+    start = base.find("/", base.index("//") + 2)
+    if start < 0:
+        return base, "/"
+    origin, path = base[:start], base[start:]
+    if "//" in path or _DOT_SEGMENT.search(path):
+        return origin, None
+    return origin, path[: path.rindex("/") + 1]
 
 
 def resolve_url(url: str, base: str | None, schemes: frozenset[str]) -> str | None:

@@ -65,7 +65,18 @@ def test_only_safe_absolute_urls(url: str, schemes: frozenset[str], expected: st
 
 
 _URL_CHARS = st.sampled_from(
-    [*"/a;?# <=&@:_~'(*\\{`[-!+,", "%2F", "..", "javascript:", "javascript%3A", "ü", "b/c", "x.y"]
+    [
+        *"/a;?# <=&@:_~'(*\\{`[-!+,.",
+        "%2F",
+        "..",
+        "DaTa:",
+        "javascript:",
+        "JaVaScript:",
+        "javascript%3A",
+        "ü",
+        "b/c",
+        "x.y",
+    ]
 )
 _URL_PART = st.lists(_URL_CHARS, max_size=6).map("".join)
 _URL = st.tuples(
@@ -78,10 +89,20 @@ _URL = st.tuples(
 ).map("".join)
 
 
+_BASE = st.tuples(
+    st.sampled_from(["http://", "https://", "HTTP://"]),
+    st.sampled_from(["x.example", "x.example:8080", "a-b.example"]),
+    st.lists(st.sampled_from(["/", "/a", "/b.html", "/.", "/..", "//", "/x:y"]), max_size=4),
+    st.sampled_from(["", "?q=/a/b", "?", "#f/g", "?q#f"]),
+).map(lambda parts: "".join([*parts[:2], *parts[2], parts[3]]))
+
+
 @settings(max_examples=3000, deadline=None)
 @given(
     url=_URL,
-    base=st.sampled_from([BASE, "http://other.example/", None, "mailto:x@y.example"]),
+    base=st.one_of(
+        st.sampled_from([BASE, "http://other.example/", None, "mailto:x@y.example"]), _BASE
+    ),
     schemes=st.sampled_from([LINK_SCHEMES, IMAGE_SCHEMES, frozenset({"https"})]),
 )
 def test_the_plain_url_shortcut_changes_nothing(
@@ -90,6 +111,24 @@ def test_the_plain_url_shortcut_changes_nothing(
     stripped = url.strip()
     if stripped:
         assert absolute_url(url, base, schemes) == resolve_url(stripped, base, schemes)
+
+
+_PATH = st.tuples(
+    st.sampled_from(["", "/", "//", "?", "#"]),
+    st.lists(
+        st.sampled_from(["a", "b.png", ".", "..", "", "x:y", "m_1", "%20", "é", "vbScript:x"]),
+        max_size=4,
+    ),
+    st.sampled_from(["", "?q=/a", "#f", "?", "?q#f/."]),
+).map(lambda parts: parts[0] + "/".join(parts[1]) + parts[2])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(url=_PATH, base=_BASE)
+def test_the_plain_relative_path_shortcut_changes_nothing(url: str, base: str) -> None:
+    stripped = url.strip()
+    if stripped:
+        assert absolute_url(url, base, LINK_SCHEMES) == resolve_url(stripped, base, LINK_SCHEMES)
 
 
 @pytest.mark.parametrize(
