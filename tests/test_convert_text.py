@@ -3,6 +3,7 @@ character in half, dates always come out in FORMAT.md's layout, languages in BCP
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from aggregator.convert import convert_entry, entry_date, format_date
 from aggregator.frontmatter import FrontMatter, quote, read, render, with_tags, with_title
 from aggregator.language import normalize_lang
 from aggregator.models import EntryData, FeedData
-from aggregator.text import drop_controls, truncate, truncate_words
+from aggregator.text import drop_controls, fold, truncate, truncate_words
 from tests.entrycheck import FRONT_KEYS
 
 SOURCE = FeedConfig(
@@ -143,6 +144,15 @@ def test_truncation_counts_clusters_however_the_text_is_made(text: str, length: 
     clusters = regex.findall(r"\X", text)
     expected = text if len(clusters) <= length else "".join(clusters[:length]).rstrip() + "..."
     assert truncate(text, length) == expected
+
+
+_WHITE = [chr(c) for c in range(0x3001) if chr(c).isspace() or re.fullmatch(r"\s", chr(c))]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_WHITE), st.characters()), max_size=20).map("".join))
+def test_folding_splits_on_what_a_regex_calls_white_space(text: str) -> None:
+    assert fold(text) == re.sub(r"\s+", " ", drop_controls(text)).strip()
 
 
 def test_summary_comes_from_the_body_text_folded() -> None:
