@@ -89,11 +89,11 @@ _ALT_MARKS = {**_TITLE_MARKS, "*": _STAR, "_": _UNDER, "`": _TICK, "[": _LBRACK,
 _TITLE_RE = re.compile("&lt;|&gt;|&amp;|[{]")
 _ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
 
-# a tag, else a character of the text that needs a placeholder; the leading lookahead lets the
-# regex engine skip ahead to candidate characters
+# a tag, else a character of the text that needs a placeholder; each alternative starts with a
+# literal character, so that the regex engine skips ahead to the next candidate character
 _MARK_TOKEN = re.compile(
-    r"(?=[<&{\xa0_.-])(?:<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"
-    r"|&lt;|&gt;|&nbsp;|[{\xa0]|[-_](?<=\w[-_])(?=\w)|\.(?<=\d\.)(?=\d))"
+    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>|&lt;|&gt;|&nbsp;|\{|\xa0"
+    r"|-(?<=\w-)(?=\w)|_(?<=\w_)(?=\w)|\.(?<=\d\.)(?=\d)"
 )
 # elements the converter writes inline (a block inside them cannot be a block in Markdown)
 _INLINE = frozenset(
