@@ -4,9 +4,11 @@ article met again under a new guid, or in another source, updates the file it al
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from aggregator.atomic import discard, install, write_many
@@ -49,6 +51,7 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@lru_cache(maxsize=4096)
 def entry_folder(source: str) -> str:
     """The folder of feeds/ that a source's entries live in."""
     return slug(source)
@@ -198,7 +201,7 @@ class _Batch:
         just that, else written here."""
         self.written[target] = (entry_id, digest)
         tmp = self.temps.pop(post.entry_id, None) if post and text == post.text else None
-        if tmp is not None and Path(tmp).parent == target.parent:
+        if tmp is not None and os.path.dirname(tmp) == os.fspath(target.parent):
             self.ready[tmp] = target
             return
         if tmp is not None:
