@@ -237,10 +237,11 @@ async def fetch_all(
     settings: FetchConfig,
     states: Mapping[str, FeedState],
     user_agent: str,
-    on_result: Callable[[FeedConfig, Fetched | FeedError], None] | None = None,
+    on_result: Callable[[FeedConfig, Fetched | FeedError, float], None] | None = None,
 ) -> list[Fetched | FeedError]:
     """Fetch every feed on one client; each result is the bytes or the feed's error, also
-    handed to `on_result` as soon as it is known (so work on it can start)."""
+    handed to `on_result` as soon as it is known (so work on it can start), with the seconds
+    its fetch took (not counting the wait for a connection slot)."""
     limits = httpx.Limits(
         max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
     )
@@ -256,12 +257,13 @@ async def fetch_all(
     ) as client:
 
         async def one(feed: FeedConfig) -> Fetched | FeedError:
-            result = await attempt(feed)
+            started = [time.monotonic()]  # attempt() starts it again once it has a slot
+            result = await attempt(feed, started)
             if on_result is not None:
-                on_result(feed, result)
+                on_result(feed, result, time.monotonic() - started[0])
             return result
 
-        async def attempt(feed: FeedConfig) -> Fetched | FeedError:
+        async def attempt(feed: FeedConfig, started: list[float]) -> Fetched | FeedError:
             try:
                 if feed.is_local:
                     return await asyncio.to_thread(read_local, feed, settings)
@@ -272,6 +274,7 @@ async def fetch_all(
                     raise FetchError(feed.name, f"invalid URL ({_one_line(str(exc))})") from None
                 slot = per_host.setdefault(host, asyncio.Semaphore(settings.per_host))
                 async with slot, overall:
+                    started[0] = time.monotonic()
                     return await fetch_one(client, feed, settings, state)
             except FeedError as exc:
                 return exc

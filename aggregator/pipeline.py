@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # parsing and converting load only in a cycle where a feed ch
 @dataclass(frozen=True)
 class FeedOutcome:
     """How one feed fared in a cycle: `reason` is set when it failed, `skipped` when it was not
-    due (until when, and why), `notice` for news the operator should act on (a moved feed)."""
+    due (until when, and why), `notice` for news the operator should act on (a moved feed);
+    `seconds`: its fetch (once it had a connection slot) and its storing."""
 
     name: str
     reason: str | None = None
@@ -142,20 +143,21 @@ class Settling:
         self.due = {source.name for source in due}
         self.preparing = preparing
         self.clock = clock
-        self.started = time.monotonic()
         self.report = report
         self.progress = progress
         self.stop = stop
         self.fetched: dict[str, Fetched | FeedError] = {}  # each body let go once settled
+        self.fetch_seconds: dict[str, float] = {}
         self.settled = 0  # feeds[:settled] are done
         self.loop: asyncio.AbstractEventLoop | None = None
         self.error: Exception | None = None
 
-    def arrived(self, source: FeedConfig, result: Fetched | FeedError) -> None:
+    def arrived(self, source: FeedConfig, result: Fetched | FeedError, seconds: float) -> None:
         """A fetch is done (on the event loop): start preparing it, store what is ready."""
         self.loop = asyncio.get_running_loop()
         self.preparing.start(source, result)
         self.fetched[source.name] = result
+        self.fetch_seconds[source.name] = seconds
         self._advance()
 
     def finish(self) -> None:
@@ -196,8 +198,10 @@ class Settling:
                 if not wait and not self.preparing.ready(source, self._wake):
                     return
                 del self.fetched[source.name]
+                started = time.monotonic()
                 outcome = _settle(source, result, self.preparing, self.clock)
-                outcome = replace(outcome, seconds=time.monotonic() - self.started)
+                spent = self.fetch_seconds.pop(source.name) + time.monotonic() - started
+                outcome = replace(outcome, seconds=spent)
             self.settled += 1
             self.report.outcomes.append(outcome)
             if self.progress:

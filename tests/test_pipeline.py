@@ -205,6 +205,30 @@ def test_feeds_are_stored_while_a_slow_one_is_still_being_fetched(tmp_path: Path
     assert [o.new for o in report.outcomes] == [3, 3, 3, 3] and not report.failed
 
 
+def test_each_feed_reports_its_own_seconds(tmp_path: Path) -> None:
+    """A feed's seconds are its fetch and its storing: the quick feeds listed after a slow one
+    are stored after it, but do not report its wait as theirs."""
+    delay = 1.5
+
+    def slow(handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(delay)
+        serve_bytes(feed_xml(0, entries=3))(handler)
+
+    routes: dict[str, Route] = {f"/{n}.xml": serve_bytes(feed_xml(n, entries=3)) for n in range(3)}
+    routes["/0.xml"] = slow
+    with http_server(routes) as base:
+        tables = "".join(
+            f'\n[[feeds]]\nname = "feed-{n}"\nurl = "{base}/{n}.xml"\n' for n in range(3)
+        )
+        config_path = make_project(tmp_path, "[fetch]\nallow_private_networks = true\n" + tables)
+        config = load_config(config_path)
+        report = run_cycle(config, config.feeds)
+    seconds = {o.name: o.seconds for o in report.outcomes}
+    assert not report.failed
+    assert seconds["feed-0"] >= delay, seconds
+    assert seconds["feed-1"] < delay / 2 and seconds["feed-2"] < delay / 2, seconds
+
+
 def test_feeds_are_prepared_here_once_a_worker_died(tmp_path: Path) -> None:
     """A worker that died (killed, or out of memory) costs at most the feeds in its hands: the
     rest are prepared in the main process, and the cycle goes on."""
