@@ -80,6 +80,17 @@ class Results:
             return None
         return self.figures[key].seconds / max(self.figures[other].seconds, 1e-9)
 
+    def paired_ratio(self, key: str, other: str) -> float | None:
+        """The median of the run-by-run ratios of two figures measured in the same repeats: a
+        machine whose speed drifts from one repeat to the next moves it less than a ratio of
+        medians (that, when the run counts differ)."""
+        if key not in self.figures or other not in self.figures:
+            return None
+        runs, others = self.figures[key].runs, self.figures[other].runs
+        if len(runs) != len(others):
+            return self.ratio(key, other)
+        return statistics.median(a / max(b, 1e-9) for a, b in zip(runs, others, strict=True))
+
     def peer_key(self, key: str, peer: str) -> str | None:
         """`ours.cold.200` -> `reader.cold.200`, when that figure exists."""
         owner, _, rest = key.partition(".")
@@ -108,7 +119,7 @@ class Results:
                 add(Target(f"{who} cold {n} stores {want} entries", abs(got - want), 0, "off"))
         for big in feeds[1:]:
             factor = SCALING_SLACK * big / feeds[0]
-            ratio = self.ratio(f"ours.cold.{big}", f"ours.cold.{feeds[0]}") or 0.0
+            ratio = self.paired_ratio(f"ours.cold.{big}", f"ours.cold.{feeds[0]}") or 0.0
             add(Target(f"cold {big} <= {factor:.1f} x cold {feeds[0]}", ratio, factor, "x"))
         for way, what in (("step", "publish step"), ("cli", "aggregator publish")):
             one = self.ratio(f"ours.publish.{way}.one", f"ours.publish.{way}.full")

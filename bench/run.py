@@ -136,8 +136,9 @@ def run(results: Results, workdir: Path, profile_too: bool) -> str:
     with feed_server(static, churn) as server:
         if "fetch" in s.workloads:
             for _ in range(s.repeat):
-                for n in s.feeds:
-                    fetch_round(results, server, n, workdir)
+                for index, n in enumerate(s.feeds):
+                    # every other size goes ours first: our runs at two sizes sit side by side
+                    fetch_round(results, server, n, workdir, ours_first=index % 2 == 1)
         if "publish" in s.workloads:
             publish_workload(results, workdir, s.publish_entries, s.publish_tags)
         if "soak" in s.workloads:

@@ -115,21 +115,36 @@ def peer_run(peer: str, mode: str, workdir: Path, urls_file: Path) -> tuple[Run,
     return run, figures
 
 
-def fetch_round(results: Results, server: FeedServer, feeds: int, workdir: Path) -> None:
-    """One repeat at N feeds: floor, reader and ours, each cold then warm (every feed 304)."""
+def fetch_round(
+    results: Results, server: FeedServer, feeds: int, workdir: Path, ours_first: bool = False
+) -> None:
+    """One repeat at N feeds: floor, reader and ours (or ours, reader and floor), each cold
+    then warm (every feed 304)."""
     urls = [server.feed_url(i) for i in range(feeds)]
     urls_file = workdir / f"urls-{feeds}.txt"
     urls_file.write_text("\n".join(urls) + "\n")
-    for peer in ("floor", "reader"):
-        peer_dir = fresh(workdir, f"{peer}-{feeds}")
-        peer_dir.mkdir()
-        for mode in ("cold", "warm"):
-            run, figures = peer_run(peer, mode, peer_dir, urls_file)
-            log(f"{peer} {mode} {feeds}: {figures['seconds']:.2f} s")
-            results.figure(f"{peer}.{mode}.{feeds}", f"{peer} {mode}").add(
-                figures["seconds"], run.peak_mb, entries=int(figures["entries"])
-            )
-        set_aside(peer_dir, workdir)
+    if ours_first:
+        our_round(results, server, urls, workdir)
+    for peer in ("reader", "floor") if ours_first else ("floor", "reader"):
+        peer_round(results, peer, feeds, urls_file, workdir)
+    if not ours_first:
+        our_round(results, server, urls, workdir)
+
+
+def peer_round(results: Results, peer: str, feeds: int, urls_file: Path, workdir: Path) -> None:
+    peer_dir = fresh(workdir, f"{peer}-{feeds}")
+    peer_dir.mkdir()
+    for mode in ("cold", "warm"):
+        run, figures = peer_run(peer, mode, peer_dir, urls_file)
+        log(f"{peer} {mode} {feeds}: {figures['seconds']:.2f} s")
+        results.figure(f"{peer}.{mode}.{feeds}", f"{peer} {mode}").add(
+            figures["seconds"], run.peak_mb, entries=int(figures["entries"])
+        )
+    set_aside(peer_dir, workdir)
+
+
+def our_round(results: Results, server: FeedServer, urls: Sequence[str], workdir: Path) -> None:
+    feeds = len(urls)
     project = fresh(workdir, f"ours-{feeds}")
     config = http_project(project, urls)
     command = [AGGREGATOR, "fetch", "-c", str(config)]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.report import Results, Settings
 from bench.run import QUICK
 from bench.synth import ENTRIES, feed_xml
 from tests.helpers import REPO
@@ -71,3 +72,15 @@ def test_quick_benchmark_prints_every_figure(tmp_path: Path) -> None:
     for target in targets:
         verdict = "PASS" if target["passed"] else "FAIL"
         assert f"{verdict} {target['name']}: " in proc.stdout
+
+
+def test_scaling_pairs_the_runs_of_each_repeat() -> None:
+    """Runs at two sizes taken side by side in each repeat are compared run by run: a slow
+    repeat slows both, and the median of their ratios keeps what the sizes alone change."""
+    settings = Settings((2, 10), 3, 0, 0, 0, 0, ("fetch",), False)
+    results = Results(settings=settings, machine={})
+    for small, big in ((1.0, 5.0), (2.0, 9.0), (4.0, 21.0)):  # the machine slows each repeat
+        results.figure("ours.cold.2", "ours cold").add(small, 1.0)
+        results.figure("ours.cold.10", "ours cold").add(big, 1.0)
+    assert results.paired_ratio("ours.cold.10", "ours.cold.2") == 5.0
+    assert results.ratio("ours.cold.10", "ours.cold.2") == 4.5
