@@ -1,7 +1,7 @@
 """Atom 1.0 (RFC 4287) documents: feedgen's FeedGenerator makes the feed, and each `<entry>` (once
 per item and publish, then copied into every feed that carries it) is built directly with lxml to
-what feedgen's FeedEntry makes (`feedgen_entry`, the reference), in a fifth of the time. Both add
-what feedgen cannot say: the `<source>`'s id, self link and updated, type="html" for text that
+what feedgen's FeedEntry makes (tests/feedgen_entry.py, the reference), in a fifth of the time,
+with what feedgen cannot say: the `<source>`'s id, self link and updated, type="html" for text that
 looks like markup, `updated` with its nanosecond tie-breaker, RFC 3339 `Z` times and an entry's
 own xml:lang. The bytes are deterministic: every time in the document is set from the items,
 never from the clock."""
@@ -9,7 +9,6 @@ never from the clock."""
 from __future__ import annotations
 
 import copy
-import math
 import re
 import weakref
 from collections.abc import Sequence
@@ -18,12 +17,11 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeAlias
 
-from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from aggregator import __version__
-from aggregator.feeditems import Item, SourceInfo, escape_text, rfc3339, urn
+from aggregator.feeditems import Item, escape_text, rfc3339, urn
 
 ATOM_TYPE = "application/atom+xml"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -62,11 +60,6 @@ def _text_construct(element: Element, text: str) -> None:
         element.text = escape_text(text)
 
 
-def _moment(stamp: float) -> datetime:
-    """A whole-second UTC datetime, which is what feedgen takes."""
-    return datetime.fromtimestamp(math.floor(stamp), UTC)
-
-
 @lru_cache(maxsize=4096)
 def _source_id(name: str) -> str:
     return urn("source", name)
@@ -74,8 +67,8 @@ def _source_id(name: str) -> str:
 
 def _entry_element(item: Item) -> Element:
     """The `<entry>` of one item, without xml:lang (that depends on the feed): element for
-    element what `feedgen_entry` makes, built directly (feedgen's FeedEntry takes five times as
-    long, the most of a publish); a test holds the two equal."""
+    element what feedgen's FeedEntry makes, built directly (FeedEntry takes five times as long,
+    the most of a publish); a test holds the two equal (tests/feedgen_entry.py)."""
     sub = etree.SubElement
     entry = etree.Element("entry")
     sub(entry, "id").text = item.atom_id
@@ -109,57 +102,6 @@ def _text_element(parent: Element, tag: str, text: str) -> None:
     element = etree.SubElement(parent, tag)
     element.text = text
     _text_construct(element, text)
-
-
-def feedgen_entry(item: Item) -> Element:
-    """The `<entry>` of one item as feedgen's FeedEntry writes it, completed with what it cannot
-    say: the reference that `_entry_element` is held to."""
-    entry = FeedEntry()
-    entry.id(item.atom_id)
-    entry.title(item.title)
-    if item.link:
-        entry.link(href=item.link, rel="alternate", type="text/html")
-    if item.published is not None:
-        entry.published(_moment(item.published))
-    entry.updated(_moment(item.updated))
-    if item.authors:
-        entry.author([{"name": name} for name in item.authors])
-    if item.tags:
-        entry.category([{"term": term} for term in item.tags])
-    if item.summary:
-        entry.summary(item.summary)
-    entry.content(item.html, type="html")
-    entry.source(url=item.source.site_url or "", title=item.source.title)
-    element = entry.atom_entry(extensions=False)
-    children = {child.tag: child for child in element}  # one of each but author, category
-    _text_construct(children["title"], item.title)
-    if item.link:  # feedgen 1.0 drops an entry link's rel and type (FeedEntry.atom_entry)
-        children["link"].set("rel", "alternate")
-        children["link"].set("type", "text/html")
-    children["updated"].text = item.updated_text
-    if item.published is not None:
-        children["published"].text = rfc3339(item.published)
-    if item.summary:
-        _text_construct(children["summary"], item.summary)
-    _complete_source(children["source"], item.source, item.updated_text)
-    return element
-
-
-def _complete_source(source: Element, info: SourceInfo, updated_text: str) -> None:
-    """feedgen writes `<source>` with a title and one link only: add the id, the rel=self link
-    to the source's feed and `updated`, which RFC 4287 asks of a source."""
-    title = source[0]  # feedgen writes the title, then the link to the site if there is one
-    if len(source) > 1:
-        source[1].set("rel", "alternate")
-        source[1].set("type", "text/html")
-    _text_construct(title, info.title)
-    # Made in place and moved (a parentless element would cost a document of its own).
-    ident = etree.SubElement(source, "id")
-    ident.text = _source_id(info.name)
-    source.insert(0, ident)
-    if info.feed_url:
-        title.addnext(etree.SubElement(source, "link", rel="self", href=info.feed_url))
-    etree.SubElement(source, "updated").text = updated_text
 
 
 def atom_entry(item: Item, feed_lang: str | None) -> Element:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from aggregator import defaults
-from aggregator.atom import _entry_element, feedgen_entry
+from aggregator.atom import _entry_element
 from aggregator.config import Config
 from aggregator.feeditems import Item, SourceInfo, absolute_uri, clean_text, encode_uri, rfc3339
 from aggregator.opml import parse_opml
@@ -27,6 +27,7 @@ from aggregator.pool import worker_pool
 from aggregator.publish import feed_path, publish, tag_slug
 from aggregator.state import State
 from tests.feedcheck import ATOM, check_atom, check_json_feed, check_rss
+from tests.feedgen_entry import feedgen_entry
 from tests.helpers import snapshot, validate_atom
 from tests.seed import BASE_TIME, add_entries, add_entry, edit_entry, project
 
