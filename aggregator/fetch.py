@@ -257,29 +257,33 @@ async def fetch_all(
     ) as client:
 
         async def one(feed: FeedConfig) -> Fetched | FeedError:
-            started = [time.monotonic()]  # attempt() starts it again once it has a slot
-            result = await attempt(feed, started)
+            result, seconds = await attempt(feed)
             if on_result is not None:
-                on_result(feed, result, time.monotonic() - started[0])
+                on_result(feed, result, seconds)
             return result
 
-        async def attempt(feed: FeedConfig, started: list[float]) -> Fetched | FeedError:
+        async def attempt(feed: FeedConfig) -> tuple[Fetched | FeedError, float]:
+            started = time.monotonic()
+            result: Fetched | FeedError
             try:
                 if feed.is_local:
-                    return await asyncio.to_thread(read_local, feed, settings)
-                state = states.get(feed.name) or FeedState(feed.name)
-                try:
-                    host = httpx.URL(request_url(feed.url, state)).host
-                except httpx.InvalidURL as exc:
-                    raise FetchError(feed.name, f"invalid URL ({_one_line(str(exc))})") from None
-                slot = per_host.setdefault(host, asyncio.Semaphore(settings.per_host))
-                async with slot, overall:
-                    started[0] = time.monotonic()
-                    return await fetch_one(client, feed, settings, state)
+                    result = await asyncio.to_thread(read_local, feed, settings)
+                else:
+                    state = states.get(feed.name) or FeedState(feed.name)
+                    try:
+                        host = httpx.URL(request_url(feed.url, state)).host
+                    except httpx.InvalidURL as exc:
+                        reason = f"invalid URL ({_one_line(str(exc))})"
+                        raise FetchError(feed.name, reason) from None
+                    slot = per_host.setdefault(host, asyncio.Semaphore(settings.per_host))
+                    async with slot, overall:
+                        started = time.monotonic()  # the wait for a slot is not the feed's
+                        result = await fetch_one(client, feed, settings, state)
             except FeedError as exc:
-                return exc
+                result = exc
             except Exception as exc:  # an unforeseen failure of one feed must not stop the rest
                 detail = _one_line(f"{type(exc).__name__}: {exc}")
-                return FetchError(feed.name, f"unexpected error: {detail}")
+                result = FetchError(feed.name, f"unexpected error: {detail}")
+            return result, time.monotonic() - started
 
         return list(await asyncio.gather(*(one(f) for f in feeds)))

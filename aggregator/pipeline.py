@@ -146,8 +146,8 @@ class Settling:
         self.report = report
         self.progress = progress
         self.stop = stop
-        self.fetched: dict[str, Fetched | FeedError] = {}  # each body let go once settled
-        self.fetch_seconds: dict[str, float] = {}
+        # each fetch and its seconds, the body let go once the feed is settled
+        self.fetched: dict[str, tuple[Fetched | FeedError, float]] = {}
         self.settled = 0  # feeds[:settled] are done
         self.loop: asyncio.AbstractEventLoop | None = None
         self.error: Exception | None = None
@@ -156,8 +156,7 @@ class Settling:
         """A fetch is done (on the event loop): start preparing it, store what is ready."""
         self.loop = asyncio.get_running_loop()
         self.preparing.start(source, result)
-        self.fetched[source.name] = result
-        self.fetch_seconds[source.name] = seconds
+        self.fetched[source.name] = (result, seconds)
         self._advance()
 
     def finish(self) -> None:
@@ -188,20 +187,18 @@ class Settling:
             if self.stop is not None and self.stop.is_set():
                 return
             source = self.feeds[self.settled]
-            previous = self.preparing.states[source.name]
             if source.name not in self.due:
+                previous = self.preparing.states[source.name]
                 outcome = FeedOutcome(source.name, skipped=health.skip_reason(previous))
             else:
-                result = self.fetched.get(source.name)
-                if result is None:
+                if source.name not in self.fetched:
                     return  # not fetched yet
                 if not wait and not self.preparing.ready(source, self._wake):
                     return
-                del self.fetched[source.name]
+                result, fetching = self.fetched.pop(source.name)
                 started = time.monotonic()
                 outcome = _settle(source, result, self.preparing, self.clock)
-                spent = self.fetch_seconds.pop(source.name) + time.monotonic() - started
-                outcome = replace(outcome, seconds=spent)
+                outcome = replace(outcome, seconds=fetching + time.monotonic() - started)
             self.settled += 1
             self.report.outcomes.append(outcome)
             if self.progress:
