@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from bench import REPO
@@ -123,12 +124,13 @@ def fetch_round(
     urls = [server.feed_url(i) for i in range(feeds)]
     urls_file = workdir / f"urls-{feeds}.txt"
     urls_file.write_text("\n".join(urls) + "\n")
-    if ours_first:
-        our_round(results, server, urls, workdir)
-    for peer in ("reader", "floor") if ours_first else ("floor", "reader"):
-        peer_round(results, peer, feeds, urls_file, workdir)
-    if not ours_first:
-        our_round(results, server, urls, workdir)
+    steps = [
+        partial(peer_round, results, "floor", feeds, urls_file, workdir),
+        partial(peer_round, results, "reader", feeds, urls_file, workdir),
+        partial(our_round, results, server, urls, workdir),
+    ]
+    for step in reversed(steps) if ours_first else steps:
+        step()
 
 
 def peer_round(results: Results, peer: str, feeds: int, urls_file: Path, workdir: Path) -> None:
