@@ -174,6 +174,22 @@ def test_only_a_few_prepared_feeds_wait_for_the_store(tmp_path: Path) -> None:
         assert not p.futures and not p.bodies
 
 
+@contextmanager
+def _served(tmp_path: Path, count: int, routes: dict[int, Route]) -> Iterator[Config]:
+    """A project of feeds `feed-0` ... served on 127.0.0.1, three entries each, feed n answered
+    by `routes[n]` where given, while the server runs."""
+    served = {
+        f"/{n}.xml": routes.get(n) or serve_bytes(feed_xml(n, entries=3)) for n in range(count)
+    }
+    with http_server(served) as base:
+        tables = "".join(
+            f'\n[[feeds]]\nname = "feed-{n}"\nurl = "{base}/{n}.xml"\n' for n in range(count)
+        )
+        yield load_config(
+            make_project(tmp_path, "[fetch]\nallow_private_networks = true\n" + tables)
+        )
+
+
 def test_feeds_are_stored_while_a_slow_one_is_still_being_fetched(tmp_path: Path) -> None:
     """The first feed is stored (and reported) while the second one's server still holds its
     answer back: storing does not wait for the slowest fetch."""
@@ -184,14 +200,7 @@ def test_feeds_are_stored_while_a_slow_one_is_still_being_fetched(tmp_path: Path
         held_until_stored.append(first_stored.wait(timeout=20))
         serve_bytes(feed_xml(1, entries=3))(handler)
 
-    routes: dict[str, Route] = {f"/{n}.xml": serve_bytes(feed_xml(n, entries=3)) for n in range(4)}
-    routes["/1.xml"] = slow
-    with http_server(routes) as base:
-        tables = "".join(
-            f'\n[[feeds]]\nname = "feed-{n}"\nurl = "{base}/{n}.xml"\n' for n in range(4)
-        )
-        config_path = make_project(tmp_path, "[fetch]\nallow_private_networks = true\n" + tables)
-        config = load_config(config_path)
+    with _served(tmp_path, 4, {1: slow}) as config:
         order: list[str] = []
 
         def progress(outcome: FeedOutcome) -> None:
@@ -214,14 +223,7 @@ def test_each_feed_reports_its_own_seconds(tmp_path: Path) -> None:
         time.sleep(delay)
         serve_bytes(feed_xml(0, entries=3))(handler)
 
-    routes: dict[str, Route] = {f"/{n}.xml": serve_bytes(feed_xml(n, entries=3)) for n in range(3)}
-    routes["/0.xml"] = slow
-    with http_server(routes) as base:
-        tables = "".join(
-            f'\n[[feeds]]\nname = "feed-{n}"\nurl = "{base}/{n}.xml"\n' for n in range(3)
-        )
-        config_path = make_project(tmp_path, "[fetch]\nallow_private_networks = true\n" + tables)
-        config = load_config(config_path)
+    with _served(tmp_path, 3, {0: slow}) as config:
         report = run_cycle(config, config.feeds)
     seconds = {o.name: o.seconds for o in report.outcomes}
     assert not report.failed
