@@ -4,14 +4,16 @@ was counted (entries, files written, bodies served), never how fast."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from bench.report import Results, Settings
-from bench.run import QUICK
+from bench.run import QUICK, compile_package
 from bench.synth import ENTRIES, feed_xml
 from tests.helpers import REPO
 
@@ -27,6 +29,15 @@ def test_synthetic_feeds_are_deterministic_news() -> None:
     newer = feed_xml(1, version=1)
     assert b"news1-50</guid>" in newer and b"news1-0</guid>" not in newer
     assert b"news1-0</guid>" in latin
+
+
+def test_the_bench_measures_a_byte_compiled_package() -> None:
+    package = REPO / "aggregator"
+    for cache in package.rglob("__pycache__"):
+        shutil.rmtree(cache)
+    compile_package()
+    for source in package.rglob("*.py"):
+        assert Path(importlib.util.cache_from_source(str(source))).is_file(), source
 
 
 def test_quick_benchmark_prints_every_figure(tmp_path: Path) -> None:
