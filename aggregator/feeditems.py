@@ -73,6 +73,13 @@ class Item:
         """The HTML content escaped for XML, once for every feed that carries the item."""
         return escape_text(self.html)
 
+    @cached_property
+    def atom_entry(self) -> str:
+        """The item's Atom `<entry>`, once for every feed that carries it."""
+        from aggregator.atom import entry_xml  # the Atom writer uses these items
+
+        return entry_xml(self)
+
 
 def urn(kind: str, key: str) -> str:
     """A stable `urn:uuid:` for a feed, an entry or a source."""
@@ -196,7 +203,7 @@ def make_item(
         authors=tuple(a for a in (clean_text(fold(x)) for x in entry.authors) if a),
         tags=tuple(t for t in (clean_text(fold(x)) for x in entry.tags) if t),
         summary=clean_text(fold(entry.summary)),
-        html=content_html or f"<p>{escape_text(title)}</p>",
+        html=clean_text(content_html) or f"<p>{escape_text(title)}</p>",
         lang=langs.valid(entry.lang),
         source=source,
     )

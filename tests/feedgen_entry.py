@@ -1,4 +1,4 @@
-"""The reference that aggregator.atom's `_entry_element` is held to: an item's `<entry>` as
+"""The reference that aggregator.atom's `entry_xml` is held to: an item's `<entry>` as
 feedgen's FeedEntry writes it, completed with what feedgen cannot say (the `<source>`'s id, self
 link and updated, type="html" for text that looks like markup, RFC 3339 times)."""
 

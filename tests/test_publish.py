@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from aggregator import defaults
-from aggregator.atom import _entry_element
+from aggregator.atom import XML_LANG, atom_entry
 from aggregator.config import Config
 from aggregator.feeditems import Item, SourceInfo, absolute_uri, clean_text, encode_uri, rfc3339
 from aggregator.opml import parse_opml
@@ -192,6 +192,21 @@ def test_html_is_rendered_once_and_reused(tmp_path: Path) -> None:
     assert "Second words." in (config.site.output_dir / "all.xml").read_text()
 
 
+def test_cached_html_with_characters_xml_forbids_still_publishes_well_formed(
+    tmp_path: Path,
+) -> None:
+    config = project(tmp_path, BASE, 'formats = ["atom", "rss", "json"]\n')
+    with State(config.state_path) as state:
+        entry = add_entry(config, state, "e")
+        with state.transaction():
+            state.save_html([(entry.id, entry.hash, "<p>bell\x07 and \ufffe nonchar</p>")])
+        assert publish(config, state).problems == []
+    check_output(config)
+    assert "<p>bell and  nonchar</p>" in html.unescape(
+        (config.site.output_dir / "all.xml").read_text()
+    )
+
+
 def test_feeds_of_vanished_tags_and_formats_are_removed(tmp_path: Path) -> None:
     config = project(tmp_path, BASE, 'formats = ["atom", "json"]\n')
     output = config.site.output_dir
@@ -310,7 +325,9 @@ def test_the_plain_uri_shortcut_changes_nothing(url: str) -> None:
 _PIECES = [*"ab <>&;'\"\n\t\r#/=\x01", "&amp;", "<b>", "</b>", "&copy", "中文"]
 _TEXT = st.lists(st.sampled_from(_PIECES), max_size=8).map("".join).map(clean_text)
 _SOME_TEXT = _TEXT.filter(bool)
-_MAYBE_URL = st.sampled_from([None, "", "https://x.example/a?b=1&c=2", 'https://x.example/"q"'])
+_MAYBE_URL = st.sampled_from(
+    [None, "", "https://x.example/a?b=1&c=2", 'https://x.example/"q"', "https://x.example/<\t\n\r>"]
+)
 _STAMP = st.floats(min_value=0, max_value=4e9)
 
 
@@ -328,15 +345,22 @@ def _items(draw: st.DrawFn) -> Item:
         tags=tuple(draw(st.lists(_SOME_TEXT, max_size=3))),
         summary=draw(_TEXT),
         html=draw(_SOME_TEXT),
-        lang=None,
+        lang=draw(st.sampled_from([None, "en", "fr"])),
         source=SourceInfo(draw(_SOME_TEXT), draw(_SOME_TEXT), draw(_MAYBE_URL), draw(_MAYBE_URL)),
     )
 
 
 @settings(max_examples=1000, deadline=None)
-@given(item=_items())
-def test_entries_are_built_as_feedgen_builds_them(item: Item) -> None:
-    assert etree.tostring(_entry_element(item)) == etree.tostring(feedgen_entry(item))
+@given(item=_items(), feed_lang=st.sampled_from([None, "en"]))
+def test_entries_are_written_as_lxml_writes_feedgens(item: Item, feed_lang: str | None) -> None:
+    """Byte for byte what lxml writes for feedgen's entry (completed) at a feed's entry depth."""
+    reference = feedgen_entry(item)
+    if item.lang and item.lang != feed_lang:
+        reference.set(XML_LANG, item.lang)
+    feed = etree.Element("feed")
+    feed.append(reference)
+    written = etree.tostring(feed, encoding="utf-8", pretty_print=True)
+    assert b"<feed>\n" + atom_entry(item, feed_lang).encode("utf-8") + b"</feed>\n" == written
 
 
 def _many_tags(root: Path) -> Config:
