@@ -82,8 +82,13 @@ class Item:
 
 
 def urn(kind: str, key: str) -> str:
-    """A stable `urn:uuid:` for a feed, an entry or a source."""
-    return f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, f'{kind}:{key}')}"
+    """A stable `urn:uuid:` for a feed, an entry or a source: `uuid.uuid5(_ID_NAMESPACE, ...)`
+    without the UUID object (a publish makes one for every entry of every feed it builds)."""
+    digest = bytearray(hashlib.sha1(_ID_NAMESPACE.bytes + f"{kind}:{key}".encode()).digest())
+    digest[6] = digest[6] & 0x0F | 0x50  # version 5
+    digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = digest[:16].hex()
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def clean_text(text: str) -> str:

@@ -8,6 +8,7 @@ import html
 import json
 import os
 import time
+import uuid
 import xml.etree.ElementTree as ET
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -21,7 +22,16 @@ from lxml import etree
 from aggregator import defaults
 from aggregator.atom import XML_LANG, atom_entry
 from aggregator.config import Config
-from aggregator.feeditems import Item, SourceInfo, absolute_uri, clean_text, encode_uri, rfc3339
+from aggregator.feeditems import (
+    _ID_NAMESPACE,
+    Item,
+    SourceInfo,
+    absolute_uri,
+    clean_text,
+    encode_uri,
+    rfc3339,
+    urn,
+)
 from aggregator.opml import parse_opml
 from aggregator.pool import worker_pool
 from aggregator.publish import feed_path, publish, tag_slug
@@ -320,6 +330,18 @@ _URI = st.tuples(
 @given(url=_URI)
 def test_the_plain_uri_shortcut_changes_nothing(url: str) -> None:
     assert absolute_uri(url) == encode_uri(url.strip())
+
+
+@settings(max_examples=500, deadline=None)
+@given(kind=st.sampled_from(["entry", "feed", "source"]), key=st.text())
+def test_urns_are_uuid5_of_the_kind_and_key(kind: str, key: str) -> None:
+    try:
+        expected = f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, f'{kind}:{key}')}"
+    except UnicodeEncodeError:  # a lone surrogate: neither can say it
+        with pytest.raises(UnicodeEncodeError):
+            urn(kind, key)
+        return
+    assert urn(kind, key) == expected
 
 
 _PIECES = [*"ab <>&;'\"\n\t\r#/=\x01", "&amp;", "<b>", "</b>", "&copy", "中文"]
