@@ -47,7 +47,7 @@ def write_temps(files: Sequence[tuple[Path, bytes]]) -> list[tuple[str, Path]]:
     return temps
 
 
-def install(temps: Sequence[tuple[str, Path]]) -> None:
+def install(temps: Sequence[tuple[str, str | Path]]) -> None:
     """Rename durable temp files over their targets, then fsync each folder once (not once a
     file). A temp not renamed when this fails is removed."""
     done = 0
@@ -58,7 +58,7 @@ def install(temps: Sequence[tuple[str, Path]]) -> None:
     except BaseException:
         discard(tmp for tmp, _ in temps[done:])
         raise
-    for folder in {path.parent for _, path in temps}:
+    for folder in {os.path.dirname(path) for _, path in temps}:
         _fsync_dir(folder)
 
 
@@ -106,7 +106,7 @@ def remove_stale_temps(folder: Path) -> None:
                 leftover.unlink()
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync_dir(folder: str) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

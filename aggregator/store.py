@@ -185,35 +185,40 @@ class _Batch:
 
     def __init__(self, state: State, feeds_dir: Path, stamp: float, temps: dict[str, str]) -> None:
         self.state = state
-        self.feeds_dir = feeds_dir
+        # file paths are strings here: making Path objects took a tenth of storing an entry
+        self.feeds_dir = os.fspath(feeds_dir)
         self.stamp = stamp
         self.temps = temps
         self.result = StoreResult()
         self.writes: dict[Path, bytes] = {}
-        self.ready: dict[str, Path] = {}  # temp file: the target it is installed over
+        self.ready: dict[str, str] = {}  # temp file: the target it is installed over
         self.html: list[tuple[str, str, str]] = []
-        self.written: dict[Path, tuple[str, str]] = {}  # file: its entry's id and text hash
+        self.written: dict[str, tuple[str, str]] = {}  # file: its entry's id and text hash
+
+    def target(self, path: str) -> str:
+        """The file of an entry's `path` (relative to feeds/)."""
+        return os.path.join(self.feeds_dir, path)
 
     def write(
-        self, target: Path, text: str, entry_id: str, digest: str, post: Post | None = None
+        self, target: str, text: str, entry_id: str, digest: str, post: Post | None = None
     ) -> None:
         """Have `target` hold `text`: from the temp file written ahead for `post` when it holds
         just that, else written here."""
         self.written[target] = (entry_id, digest)
         tmp = self.temps.pop(post.entry_id, None) if post and text == post.text else None
-        if tmp is not None and os.path.dirname(tmp) == os.fspath(target.parent):
+        if tmp is not None and os.path.dirname(tmp) == os.path.dirname(target):
             self.ready[tmp] = target
             return
         if tmp is not None:
             discard([tmp])
-        self.writes[target] = text.encode("utf-8")
+        self.writes[Path(target)] = text.encode("utf-8")
 
     def checked(self) -> list[tuple[str, str, int, int]]:
         """(entry id, text hash, size, mtime_ns) of each file written, once in place: what the
         scan for hand edits compares the files with, so it need not read them again."""
         rows = []
         for target, (entry_id, digest) in self.written.items():
-            found = target.stat()
+            found = os.stat(target)
             rows.append((entry_id, digest, found.st_size, found.st_mtime_ns))
         return rows
 
@@ -224,7 +229,7 @@ class _Batch:
         title = post.title if unseen else unique_title(self.state, post, post.entry_id)
         text = _own_text(post, title, post.tags)
         digest = text_hash(text)
-        self.write(self.feeds_dir / path, text, post.entry_id, digest, post)
+        self.write(self.target(path), text, post.entry_id, digest, post)
         stored = StoredEntry(
             id=post.entry_id,
             source=post.source,
@@ -251,8 +256,8 @@ class _Batch:
         title = unique_title(self.state, post, existing.id)
         text = _own_text(post, title, tags)
         digest = text_hash(text)
-        target = self.feeds_dir / existing.path
-        if digest == existing.hash and target.exists():
+        target = self.target(existing.path)
+        if digest == existing.hash and os.path.exists(target):
             self.state.add_identity(post.identity, existing.id)
             return
         self.write(target, text, existing.id, digest, post)
@@ -280,10 +285,10 @@ class _Batch:
             return
         self.state.save_source_tags(existing.id, post.source, post.tags, self.stamp)
         tags = merged_tags(existing.source, existing.tags, {**by_source, post.source: post.tags})
-        target = self.feeds_dir / existing.path
-        if tags == existing.tags or not target.exists():
+        target = self.target(existing.path)
+        if tags == existing.tags or not os.path.exists(target):
             return
-        text = with_tags(target.read_text(encoding="utf-8"), tags)
+        text = with_tags(Path(target).read_text(encoding="utf-8"), tags)
         digest = text_hash(text)
         self.write(target, text, existing.id, digest)
         stored = replace(existing, tags=tags, updated=self.stamp, hash=digest)
