@@ -4,36 +4,51 @@ are safe to start from the daemon's threads; none starts before the first job.""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from concurrent.futures import BrokenExecutor, Future
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from aggregator import defaults
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
 class Pool:
-    executor: ProcessPoolExecutor
-    size: int
+    """Up to `size` worker processes, made with the first job (multiprocessing is not even
+    imported by a cycle with nothing to parse)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._executor: ProcessPoolExecutor | None = None
+
+    @property
+    def executor(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["aggregator.workers", "aggregator.publish"])
+            self._executor = ProcessPoolExecutor(self.size, mp_context=context)
+        return self._executor
 
     def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T] | None:
         """`fn` run by a worker; None when the pool is broken (a worker process died, killed or
         out of memory): the caller does the job itself, or goes without."""
         try:
             return self.executor.submit(fn, *args, **kwargs)
-        except BrokenProcessPool:
+        except BrokenExecutor:
             return None
 
     def shutdown(self) -> None:
         """Stop the workers once their jobs are done (jobs not started are dropped)."""
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 def worker_pool(jobs: int) -> Pool | None:
@@ -42,9 +57,7 @@ def worker_pool(jobs: int) -> Pool | None:
     size = min(os.cpu_count() or 1, jobs)
     if jobs < defaults.PARALLEL_MIN_FEEDS or size < 2:
         return None
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["aggregator.workers", "aggregator.publish"])
-    return Pool(ProcessPoolExecutor(size, mp_context=context), size)
+    return Pool(size)
 
 
 def finished(future: Future[T] | None) -> T | None:
@@ -54,5 +67,5 @@ def finished(future: Future[T] | None) -> T | None:
         return None
     try:
         return future.result()
-    except BrokenProcessPool:
+    except BrokenExecutor:
         return None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import html
 import re
+from functools import cache
 from itertools import islice
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:
+    import regex
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff\ud800-\udfff]")
 _TAG = re.compile(r"<[^>]*>")
@@ -14,7 +17,6 @@ _BLOCK_TAG = re.compile(
     r"</?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|pre|table|tr|td|th|figure|figcaption|dd|dt|dl|"
     r"hr|section|article|header|footer|aside|details|summary)\b[^>]*>",
 )
-_GRAPHEME = regex.compile(r"\X")
 
 
 def drop_controls(text: str) -> str:
@@ -74,4 +76,13 @@ def _graphemes(text: str, count: int) -> list[str]:
     window = text[: count + 1]
     if window.isascii() and "\r" not in window:  # each ASCII character is a cluster but CR LF
         return list(text[:count])
-    return [m.group() for m in islice(_GRAPHEME.finditer(text), count)]
+    return [m.group() for m in islice(_grapheme().finditer(text), count)]
+
+
+@cache
+def _grapheme() -> regex.Pattern[str]:
+    """The grapheme cluster pattern (the `regex` module is loaded on first use, not by every
+    run that imports this module)."""
+    import regex
+
+    return regex.compile(r"\X")
