@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 import httpcore
 import httpx
 
+from aggregator import tls
 from aggregator.errors import AggregatorError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -130,12 +131,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 def make_transport(limits: httpx.Limits, policy: Policy | None) -> httpx.AsyncHTTPTransport:
-    """httpx's transport (no proxies from the environment); guarded unless `policy` is None."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    """httpx's transport (no proxies from the environment), on the process's TLS context;
+    guarded unless `policy` is None."""
+    context = tls.context()
+    transport = httpx.AsyncHTTPTransport(verify=context, limits=limits, trust_env=False)
     if policy is not None:
         # httpx has no parameter for a network backend: rebuild its pool with one.
         transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from aggregator import defaults, health
+from aggregator import defaults, health, tls
 from aggregator.atomic import discard, remove_stale_temps
 from aggregator.config import Config, FeedConfig
 from aggregator.errors import FeedError, ParseError
@@ -103,6 +103,7 @@ def run_cycle(
     Feeds not due yet (Retry-After, backoff after failures, cache lifetime, gone) are skipped
     and reported as such, unless `force`."""
     report = CycleReport()
+    tls.preload()  # read while the cycle starts; any feed may be, or redirect to, https
     config.site.feeds_dir.mkdir(parents=True, exist_ok=True)
     config.site.output_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(config.site.feeds_dir)
