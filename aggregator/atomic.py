@@ -99,11 +99,22 @@ def _holds(path: Path, data: bytes) -> bool:
 
 
 def remove_stale_temps(folder: Path) -> None:
-    """Delete temp files a killed process left behind (they were never visible as output)."""
-    if folder.is_dir():
-        for leftover in folder.rglob(f"{TEMP_PREFIX}*"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+    """Delete temp files a killed process left behind (they were never visible as output),
+    in `folder` and below (symbolic links not followed). A walk with os.scandir: every cycle
+    does it over every entry file, and Path.rglob took twice as long."""
+    pending = [os.fspath(folder)]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as listing:
+                found = list(listing)
+        except OSError:
+            continue
+        for entry in found:
+            if entry.name.startswith(TEMP_PREFIX):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
 
 
 def _fsync_dir(folder: str) -> None:

@@ -62,3 +62,24 @@ def test_a_failed_write_changes_no_target(tmp_path: Path, monkeypatch: pytest.Mo
     for path, data in files:
         assert path.read_bytes() == data
     assert not list(tmp_path.rglob(f"{TEMP_PREFIX}*"))
+
+
+def test_stale_temps_are_removed_at_any_depth_and_nothing_else(tmp_path: Path) -> None:
+    root = tmp_path / "feeds"
+    kept = [root / "a.md", root / "src" / "b.md", root / "src" / "deep" / "c.md"]
+    stale = [
+        root / f"{TEMP_PREFIX}top",
+        root / "src" / f"{TEMP_PREFIX}x",
+        root / "src" / "deep" / f"{TEMP_PREFIX}y",
+    ]
+    elsewhere = tmp_path / "elsewhere"
+    outside = elsewhere / f"{TEMP_PREFIX}not-ours"
+    for path in kept + stale + [outside]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    atomic.remove_stale_temps(root)
+    assert all(path.exists() for path in kept)
+    assert not any(path.exists() for path in stale)
+    assert outside.exists()  # a symbolic link is not followed out of the folder
+    atomic.remove_stale_temps(tmp_path / "missing")  # no folder, nothing to do
