@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+# Every statement of SCHEMA is idempotent: a database of an older version is brought up to date
+# by running it again (version 2 added entries_newest).
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
     name TEXT PRIMARY KEY,
@@ -46,6 +48,8 @@ CREATE TABLE IF NOT EXISTS entries (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_link_key ON entries(link_key);
+-- the newest entries of all, as the feed of every entry lists them (a scan and sort without it)
+CREATE INDEX IF NOT EXISTS entries_newest ON entries(date DESC, id);
 CREATE INDEX IF NOT EXISTS entries_title ON entries(title);
 CREATE TABLE IF NOT EXISTS identities (
     identity TEXT PRIMARY KEY,
