@@ -23,7 +23,6 @@ from aggregator import __version__
 from aggregator.feeditems import Item, escape_text, rfc3339, urn
 
 ATOM_TYPE = "application/atom+xml"
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # lxml writes its declaration with single quotes; feeds carry the usual double-quoted one.
 XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
 # Text that a validator may read as undeclared markup in a type="text" construct: a tag, or an
@@ -107,8 +106,8 @@ def _text(indent: str, tag: str, text: str) -> str:
 
 
 def _escape(text: str) -> str:
-    """Text as libxml2 writes it."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text as libxml2 writes it: `escape_text()`, and a carriage return as a reference."""
+    text = escape_text(text)
     return text.replace("\r", "&#13;") if "\r" in text else text
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from aggregator import defaults
-from aggregator.atom import XML_LANG, atom_entry
+from aggregator.atom import atom_entry
 from aggregator.config import Config
 from aggregator.feeditems import (
     _ID_NAMESPACE,
@@ -36,7 +36,7 @@ from aggregator.opml import parse_opml
 from aggregator.pool import worker_pool
 from aggregator.publish import feed_path, publish, tag_slug
 from aggregator.state import State
-from tests.feedcheck import ATOM, check_atom, check_json_feed, check_rss
+from tests.feedcheck import ATOM, XML_LANG, check_atom, check_json_feed, check_rss
 from tests.feedgen_entry import feedgen_entry
 from tests.helpers import snapshot, validate_atom
 from tests.seed import BASE_TIME, add_entries, add_entry, edit_entry, project
