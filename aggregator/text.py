@@ -76,13 +76,18 @@ def _graphemes(text: str, count: int) -> list[str]:
     window = text[: count + 1]
     if window.isascii() and "\r" not in window:  # each ASCII character is a cluster but CR LF
         return list(text[:count])
-    return [m.group() for m in islice(_grapheme().finditer(text), count)]
+    cluster, alone = _patterns()
+    if alone.fullmatch(window):
+        return list(text[:count])
+    return [m.group() for m in islice(cluster.finditer(text), count)]
 
 
 @cache
-def _grapheme() -> regex.Pattern[str]:
-    """The grapheme cluster pattern (the `regex` module is loaded on first use, not by every
-    run that imports this module)."""
+def _patterns() -> tuple[regex.Pattern[str], regex.Pattern[str]]:
+    """The grapheme cluster pattern, and one for text whose every character is a cluster of its
+    own: the rules join only a CR to an LF, and characters of the Extend, ZWJ, SpacingMark,
+    Prepend, Hangul and regional indicator kinds to others, and most text (Latin, CJK, most
+    emoji) has none. `regex` is loaded on first use, not by every run importing this module."""
     import regex
 
-    return regex.compile(r"\X")
+    return regex.compile(r"\X"), regex.compile(r"[\p{GCB=Other}\p{GCB=Control}\p{GCB=LF}]*")

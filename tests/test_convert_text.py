@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import regex
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aggregator.config import FeedConfig, FrontMatterDefaults
@@ -133,17 +133,45 @@ def test_summary_cuts_on_grapheme_boundaries(text: str, length: int, expected: s
     assert truncate(text, length) == expected
 
 
+# every kind of character the cluster rules treat apart (CR, LF, controls, Extend, ZWJ,
+# SpacingMark, Prepend, Hangul jamo and syllables, regional indicators, pictographs), and
+# characters that are clusters of their own (Latin, CJK, emoji)
+_CLUSTER_PARTS = [
+    *("a", " ", "\r", "\n", "\r\n", "\t", "\x01", "\u0301", "é", "👍🏽", "😀", "中", "\uff0c"),
+    *("\u200d", "\ufe0f", "\U0001f3fd", "\U0001f1eb", "\U0001f1f7", "\u1100", "\u1161"),
+    *("\u11a8", "가", "각", "\u093f", "\u0915", "\u094d", "\u0600", "\u0e01", "\u0e33"),
+]
+
+
 @settings(max_examples=1000, deadline=None)
 @given(
-    text=st.lists(st.sampled_from(["a", " ", "\r", "\n", "\r\n", "\u0301", "é", "👍🏽", "\t"])).map(
-        "".join
-    ),
+    text=st.lists(st.sampled_from(_CLUSTER_PARTS)).map("".join),
     length=st.integers(min_value=1, max_value=12),
 )
 def test_truncation_counts_clusters_however_the_text_is_made(text: str, length: int) -> None:
     clusters = regex.findall(r"\X", text)
     expected = text if len(clusters) <= length else "".join(clusters[:length]).rstrip() + "..."
     assert truncate(text, length) == expected
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    text=st.lists(st.sampled_from(_CLUSTER_PARTS)).map("".join),
+    length=st.integers(min_value=1, max_value=12),
+)
+@example(text="abc d \u0301", length=5)  # the space after the cut is not a cluster of its own
+def test_untitled_names_cut_on_clusters_and_words_however_the_text_is_made(
+    text: str, length: int
+) -> None:
+    clusters = regex.findall(r"\X", text)
+    if len(clusters) <= length:
+        assert truncate_words(text, length) == text
+        return
+    cut = "".join(clusters[:length])
+    space = cut.rfind(" ")
+    if not clusters[length].isspace() and space > len(cut) // 2:
+        cut = cut[:space]
+    assert truncate_words(text, length) == cut.rstrip() + "..."
 
 
 _WHITE = [chr(c) for c in range(0x3001) if chr(c).isspace() or re.fullmatch(r"\s", chr(c))]
