@@ -52,12 +52,13 @@ class Pool:
 
 
 def worker_pool(jobs: int) -> Pool | None:
-    """Worker processes for up to `jobs` jobs; None when too few to pay for them (the caller
-    does them itself)."""
-    size = min(os.cpu_count() or 1, jobs)
-    if jobs < defaults.PARALLEL_MIN_FEEDS or size < 2:
+    """Worker processes for up to `jobs` jobs, one more than the cores: a worker waiting for the
+    disk (it fsyncs the entry files it writes ahead) leaves its core to another. None on a
+    single core, or for too few jobs to pay for them (the caller does them itself)."""
+    cores = os.cpu_count() or 1
+    if jobs < defaults.PARALLEL_MIN_FEEDS or cores < 2:
         return None
-    return Pool(size)
+    return Pool(min(cores + 1, jobs))
 
 
 def finished(future: Future[T] | None) -> T | None:

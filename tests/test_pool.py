@@ -1,5 +1,6 @@
-"""The worker pool's answer to a worker that dies: no job is handed to a broken pool, and a job
-whose worker died reads as not done, while a job's own error still reaches the caller."""
+"""The worker pool: one worker more than the cores, none for a few jobs; its answer to a worker
+that dies: no job is handed to a broken pool, and a job whose worker died reads as not done,
+while a job's own error still reaches the caller."""
 
 from __future__ import annotations
 
@@ -7,7 +8,21 @@ import os
 
 import pytest
 
+from aggregator import defaults
 from aggregator.pool import finished, worker_pool
+
+
+def test_one_worker_more_than_the_cores_and_none_for_a_few_jobs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker waiting for the disk leaves its core to the spare one; a single core, or a few
+    jobs, get no workers at all."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    pool = worker_pool(200)
+    assert pool is not None and pool.size == 3
+    assert worker_pool(defaults.PARALLEL_MIN_FEEDS - 1) is None
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert worker_pool(200) is None
 
 
 def test_a_dead_worker_reads_as_not_done_and_a_job_error_still_raises() -> None:
