@@ -77,7 +77,7 @@ def entry_xml(item: Item) -> str:
     ]
     for name in item.authors:
         lines += ["    <author>", f"      <name>{_escape(name)}</name>", "    </author>"]
-    lines.append(f'    <content type="html">{_escape(item.html)}</content>')
+    lines.append(f'    <content type="html">{_carriage_returns(item.html_escaped)}</content>')
     if item.link:
         lines.append(f'    <link href="{_attr(item.link)}" rel="alternate" type="text/html"/>')
     if item.summary:
@@ -107,8 +107,12 @@ def _text(indent: str, tag: str, text: str) -> str:
 
 def _escape(text: str) -> str:
     """Text as libxml2 writes it: `escape_text()`, and a carriage return as a reference."""
-    text = escape_text(text)
-    return text.replace("\r", "&#13;") if "\r" in text else text
+    return _carriage_returns(escape_text(text))
+
+
+def _carriage_returns(escaped: str) -> str:
+    """Escaped text with each carriage return as a reference, as libxml2 writes it."""
+    return escaped.replace("\r", "&#13;") if "\r" in escaped else escaped
 
 
 def _attr(value: str) -> str:

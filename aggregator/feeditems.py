@@ -70,7 +70,7 @@ class Item:
 
     @cached_property
     def html_escaped(self) -> str:
-        """The HTML content escaped for XML, once for every feed that carries the item."""
+        """The HTML content escaped for XML, once for every feed (Atom or RSS) that carries it."""
         return escape_text(self.html)
 
     @cached_property
