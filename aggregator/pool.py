@@ -19,11 +19,12 @@ T = TypeVar("T")
 
 
 class Pool:
-    """Up to `size` worker processes, made with the first job (multiprocessing is not even
-    imported by a cycle with nothing to parse)."""
+    """Up to `size` worker processes for a machine of `cores`, made with the first job
+    (multiprocessing is not even imported by a cycle with nothing to parse)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, cores: int) -> None:
         self.size = size
+        self.cores = cores
         self._executor: ProcessPoolExecutor | None = None
 
     @property
@@ -58,7 +59,7 @@ def worker_pool(jobs: int) -> Pool | None:
     cores = os.cpu_count() or 1
     if jobs < defaults.PARALLEL_MIN_FEEDS or cores < 2:
         return None
-    return Pool(min(cores + 1, jobs))
+    return Pool(min(cores + 1, jobs), cores)
 
 
 def finished(future: Future[T] | None) -> T | None:

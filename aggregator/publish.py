@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 import unicodedata
@@ -254,7 +253,7 @@ class _Publisher:
         shared: list[tuple[list[_Job], Future[_Rendered] | None]] = []
         parts = [jobs]
         if pool is not None and len(jobs) >= defaults.PARALLEL_MIN_PUBLISH:
-            shares = min(pool.size, os.cpu_count() or 1)
+            shares = min(pool.size, pool.cores)
             parts = [jobs[start::shares] for start in range(shares)]
             shared = [
                 (part, pool.submit(render_jobs, self.config, part, self.now)) for part in parts[1:]

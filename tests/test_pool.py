@@ -19,7 +19,7 @@ def test_one_worker_more_than_the_cores_and_none_for_a_few_jobs(
     jobs, get no workers at all."""
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     pool = worker_pool(200)
-    assert pool is not None and pool.size == 3
+    assert pool is not None and (pool.size, pool.cores) == (3, 2)
     assert worker_pool(defaults.PARALLEL_MIN_FEEDS - 1) is None
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert worker_pool(200) is None
