@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from aggregator import defaults, health, tls
+from aggregator import defaults, eventloop, health, tls
 from aggregator.atomic import discard, remove_stale_temps
 from aggregator.config import Config, FeedConfig
 from aggregator.errors import FeedError, ParseError
@@ -117,7 +117,7 @@ def run_cycle(
         with Preparing(config, state, states, now, due) as preparing:
             settling = Settling(feeds, due, preparing, clock, report, progress, stop)
             fetching = fetch_all(due, config.fetch, states, user_agent, settling.arrived)
-            if asyncio.run(_until_stopped(fetching, stop)) is None:
+            if eventloop.run(_until_stopped(fetching, stop)) is None:
                 return report
             settling.finish()
             report.published = publish(config, state, pool=preparing.pool)

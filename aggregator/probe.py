@@ -3,9 +3,9 @@ touching the state: for `add` discovery and `check --online`."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
+from aggregator import eventloop
 from aggregator.config import Config, FeedConfig
 from aggregator.errors import FeedError
 from aggregator.fetch import default_user_agent, fetch_all
@@ -15,7 +15,7 @@ from aggregator.models import Fetched
 def probe(config: Config, feeds: Sequence[FeedConfig]) -> list[Fetched | FeedError]:
     """Each feed's bytes or its error, fetched concurrently with one client."""
     user_agent = config.fetch.user_agent or default_user_agent(config.site.base_url)
-    return asyncio.run(fetch_all(feeds, config.fetch, {}, user_agent))
+    return eventloop.run(fetch_all(feeds, config.fetch, {}, user_agent))
 
 
 def probe_url(config: Config, url: str) -> Fetched:
