@@ -29,6 +29,11 @@ from aggregator.store import entry_folder, store_posts
 if TYPE_CHECKING:  # parsing and converting load only in a cycle where a feed changed
     from aggregator.workers import Prepared
 
+# meta row: CLEAN once a cycle ended with every temp file it made in feeds/ installed or removed;
+# any other value (a cycle still running, killed, or stopped) has the next cycle look for them
+TEMPS_KEY = "entry_temps"
+CLEAN = "clean"
+
 
 @dataclass(frozen=True)
 class FeedOutcome:
@@ -106,9 +111,12 @@ def run_cycle(
     tls.preload()  # read while the cycle starts; any feed may be, or redirect to, https
     config.site.feeds_dir.mkdir(parents=True, exist_ok=True)
     config.site.output_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(config.site.feeds_dir)
     remove_stale_temps(config.site.output_dir)
     with State(config.state_path) as state:
+        if state.meta(TEMPS_KEY) != CLEAN:  # walking every entry folder is worth skipping
+            remove_stale_temps(config.site.feeds_dir)
+        with state.transaction():
+            state.set_meta(TEMPS_KEY, "cycle")
         clock = time.time()
         states = {f.name: health.for_url(state.feed(f.name), f.url) for f in feeds}
         due = [f for f in feeds if force or f.is_local or health.is_due(states[f.name], clock)]
@@ -121,6 +129,9 @@ def run_cycle(
                 return report
             settling.finish()
             report.published = publish(config, state, pool=preparing.pool)
+        if not preparing.unsure:
+            with state.transaction():
+                state.set_meta(TEMPS_KEY, CLEAN)
     return report
 
 
@@ -232,6 +243,7 @@ class Preparing:
         self.digests: dict[str, str] = {}
         self.woken: set[str] = set()  # feeds whose worker wakes the store when done
         self.lost = False  # a worker died: no more feeds are handed out
+        self.unsure = False  # a job failed: its worker may have left temp files behind
 
     def __enter__(self) -> Preparing:
         return self
@@ -270,7 +282,7 @@ class Preparing:
                 workers.prepare, fetched, source, self.config.site.timezone, self.now, prewrite
             )
             if future is None:  # a worker died: the feeds not handed out are prepared here
-                self.lost = True
+                self.lost = self.unsure = True
                 return
             del self.bodies[name]
             self.futures[name] = future
@@ -317,7 +329,13 @@ class Preparing:
             self._hand_out()
         if future is None:
             return workers.prepare(fetched, source, self.config.site.timezone, self.now)
-        return future.result()
+        try:
+            return future.result()
+        except ParseError:  # raised before any file was written
+            raise
+        except BaseException:
+            self.unsure = True
+            raise
 
 
 T = TypeVar("T")

@@ -4,6 +4,8 @@ incremental rewrites, a broken feed isolated, an http source, valid Atom."""
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.atomic import TEMP_PREFIX
 from aggregator.config import Config, load_config
+from aggregator.defaults import PARALLEL_MIN_FEEDS
 from aggregator.frontmatter import read
 from aggregator.models import Fetched
-from aggregator.pipeline import FeedOutcome, Preparing, run_cycle
+from aggregator.pipeline import CLEAN, TEMPS_KEY, FeedOutcome, Preparing, run_cycle
 from aggregator.state import FeedState, State
 from bench.synth import feed_xml
 from tests.entrycheck import FRONT_KEYS
@@ -267,3 +271,84 @@ def test_feeds_are_prepared_here_once_a_worker_died(tmp_path: Path) -> None:
         assert not p.bodies
     assert [len(one.posts) for one in prepared] == [3] * 6
     assert [one.posts[0].source for one in prepared] == names
+
+
+def test_temp_files_are_looked_for_only_after_a_cycle_that_did_not_end_cleanly(
+    tmp_path: Path,
+) -> None:
+    """Walking every entry folder for a killed cycle's temp files is skipped after a clean end."""
+    config = load_config(make_project(tmp_path))
+    run_cycle(config, config.feeds)
+    with State(config.state_path) as state:
+        assert state.meta(TEMPS_KEY) == CLEAN
+    folder = next(p for p in config.site.feeds_dir.iterdir() if p.is_dir())
+    planted = folder / f"{TEMP_PREFIX}planted"
+    planted.write_bytes(b"half a file")
+    run_cycle(config, config.feeds)
+    assert planted.exists()
+    with State(config.state_path) as state, state.transaction():
+        state.set_meta(TEMPS_KEY, "cycle")  # what a cycle killed halfway leaves
+    run_cycle(config, config.feeds)
+    assert not planted.exists()
+
+
+def test_a_cycle_is_marked_unclean_while_it_runs(tmp_path: Path) -> None:
+    """A kill at any moment of a cycle leaves the mark that has the next one look for temps."""
+    seen: list[str | None] = []
+
+    def record_mark(handler: BaseHTTPRequestHandler) -> None:
+        with sqlite3.connect(tmp_path / "aggregator-state.sqlite") as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (TEMPS_KEY,)).fetchone()
+        seen.append(row and row[0])
+        serve_bytes(feed_xml(0, entries=3))(handler)
+
+    with http_server({"/feed.xml": record_mark}) as base:
+        config = load_config(
+            make_project(
+                tmp_path,
+                "[fetch]\nallow_private_networks = true\n"
+                f'[[feeds]]\nname = "f"\nurl = "{base}/feed.xml"\n',
+            )
+        )
+        run_cycle(config, config.feeds)
+    assert seen == ["cycle"]
+    with State(config.state_path) as state:
+        assert state.meta(TEMPS_KEY) == CLEAN
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+
+
+def _kill_workers() -> None:
+    """SIGKILL this process's worker processes (the fork server's children)."""
+    for server in _children(os.getpid()):
+        if b"forkserver" in Path(f"/proc/{server}/cmdline").read_bytes():
+            for worker in _children(server):
+                os.kill(worker, signal.SIGKILL)
+
+
+def test_a_cycle_whose_worker_died_is_left_unclean(tmp_path: Path) -> None:
+    """The feeds a killed worker had in hand may have left temp files: the next cycle looks."""
+    routes: dict[str, Route] = {
+        f"/{n}.xml": serve_bytes(feed_xml(n, entries=3)) for n in range(2 * PARALLEL_MIN_FEEDS)
+    }
+    last = f"/{2 * PARALLEL_MIN_FEEDS - 1}.xml"
+    served = routes[last]
+
+    def kill_then_serve(handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(0.5)  # the other feeds are with the workers by now
+        _kill_workers()
+        served(handler)
+
+    routes[last] = kill_then_serve
+    with http_server(routes) as base:
+        tables = "".join(f'[[feeds]]\nname = "f{r[1:-4]}"\nurl = "{base}{r}"\n' for r in routes)
+        config = load_config(
+            make_project(tmp_path, "[fetch]\nallow_private_networks = true\n" + tables)
+        )
+        report = run_cycle(config, config.feeds)
+    assert len(report.outcomes) == len(routes)
+    with State(config.state_path) as state:
+        assert state.meta(TEMPS_KEY) != CLEAN
