@@ -28,6 +28,8 @@ ACCEPT = (
 ACCEPT_ENCODING = "gzip, deflate, br"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT = frozenset({301, 308})
+# the connection failed under a request before its response: worth sending it once more
+CONNECTION_LOST = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 RATE_LIMITED = frozenset({429, 503})
 ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\]\s*")
 
@@ -103,10 +105,13 @@ async def _follow(
     moved_to: str | None = None
     permanent = True
     for _ in range(defaults.MAX_REDIRECTS + 1):
-        async with client.stream("GET", url, headers=headers) as response:
+        response = await _send(client, url, headers)
+        try:
             if response.status_code not in REDIRECTS:
                 return await _answer(response, name, settings, state, moved_to)
             target = _redirect_target(response, name)
+        finally:
+            await response.aclose()
         if target in seen:
             raise FetchError(name, "redirect loop")
         seen.add(target)
@@ -115,6 +120,18 @@ async def _follow(
             moved_to = target
         url = target
     raise FetchError(name, f"more than {defaults.MAX_REDIRECTS} redirects")
+
+
+async def _send(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> httpx.Response:
+    """The response to a GET (its body still to read), the request sent again once when the
+    connection broke before any response came: a kept-alive connection that the server closed
+    just then, or one that httpcore's pool closed under the request (encode/httpcore#1110, seen
+    here when the event loop falls behind). A GET may be repeated (RFC 9110, 9.2.2)."""
+    request = client.build_request("GET", url, headers=headers)
+    try:
+        return await client.send(request, stream=True)
+    except CONNECTION_LOST:
+        return await client.send(request, stream=True)
 
 
 def _redirect_target(response: httpx.Response, name: str) -> str:
@@ -224,7 +241,22 @@ def _describe(exc: httpx.HTTPError, settings: FetchConfig) -> str:
         return f"cannot connect: {detail or 'connection failed'}"
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"broken HTTP response: {detail or 'connection closed'}"
+    if isinstance(exc, httpx.NetworkError):
+        return f"connection lost: {detail or _system_error(exc) or type(exc).__name__}"
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _system_error(exc: BaseException) -> str | None:
+    """The system's words for the OSError under an httpx error: httpcore drops it from the
+    chain of causes (`raise ... from None`), but it stays as the context."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _one_line(text: str, limit: int = 200) -> str:

@@ -4,6 +4,9 @@ lie, served beside good feeds by the real server of tests.helpers, with every re
 from __future__ import annotations
 
 import functools
+import os
+import socket
+import struct
 import threading
 import time
 import zlib
@@ -107,6 +110,25 @@ def hang(closing: threading.Event) -> Route:
 
     def route(handler: BaseHTTPRequestHandler) -> None:
         closing.wait(STALL_LIMIT)
+
+    return route
+
+
+def cut(times: int, then: Route, reset: bool = False) -> Route:
+    """Read the request and cut the connection without a word the first `times` times (a
+    reset when `reset`, else a clean close), then answer as `then` does."""
+    cuts = iter(range(times))
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        if next(cuts, None) is None:
+            then(handler)
+            return
+        handler.close_connection = True
+        if reset:  # linger 0 makes close() send RST; detach() closes past the file objects
+            handler.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            os.close(handler.connection.detach())
 
     return route
 

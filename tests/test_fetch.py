@@ -14,14 +14,17 @@ from pathlib import Path
 from types import ModuleType
 
 from aggregator.config import load_config
+from aggregator.errors import FeedError
 from aggregator.fetch import fetch_all
 from aggregator.health import describe_time
+from aggregator.models import Fetched
 from aggregator.state import State
 from bench.measure import run_measured
 from tests.helpers import CLI, http_server, make_project, rss, serve_bytes, snapshot
 from tests.hostile import (
     brotli_bomb,
     compressed,
+    cut,
     drip,
     flood,
     gzip_bomb,
@@ -271,3 +274,25 @@ def test_requests_do_not_search_for_modules_again_and_again(tmp_path: Path) -> N
             sys.meta_path.remove(log)
     assert all(getattr(r, "body", None) for r in results)
     assert [name for name, times in log.asked.items() if times > 1] == []
+
+
+def test_a_connection_cut_before_the_answer_is_asked_once_more(tmp_path: Path) -> None:
+    """A GET whose connection breaks before any answer (a kept-alive connection the server
+    closed just then) is sent once more; a server that cuts it every time fails the feed, named
+    with the reason, after two requests."""
+    closing = threading.Event()
+    routes = {
+        "/closed.xml": cut(1, serve_bytes(good("closed"))),
+        "/reset.xml": cut(1, serve_bytes(good("reset")), reset=True),
+        "/always.xml": cut(9, serve_bytes(good("always")), reset=True),
+    }
+    with hostile_server(routes, closing) as (base, log):
+        feeds = {name: f"/{name}.xml" for name in ("closed", "reset", "always")}
+        config = load_config(make_project(tmp_path, fetch_config(base, feeds)))
+        results = asyncio.run(fetch_all(config.feeds, config.fetch, {}, "test"))
+    closed, reset, always = results
+    assert isinstance(closed, Fetched) and b"closed first" in (closed.body or b"")
+    assert isinstance(reset, Fetched) and b"reset first" in (reset.body or b"")
+    assert isinstance(always, FeedError)
+    assert always.reason == "connection lost: Connection reset by peer"
+    assert [log.count(f"/{name}.xml") for name in feeds] == [2, 2, 2]
