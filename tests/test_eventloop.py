@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,14 +30,11 @@ def test_a_cycle_fetches_on_that_loop(tmp_path: Path, monkeypatch: pytest.Monkey
     factory = eventloop.loop_factory()
     assert factory is not None
 
-    def recording() -> Callable[[], asyncio.AbstractEventLoop]:
-        def make() -> asyncio.AbstractEventLoop:
-            made.append(factory())
-            return made[-1]
+    def make() -> asyncio.AbstractEventLoop:
+        made.append(factory())
+        return made[-1]
 
-        return make
-
-    monkeypatch.setattr(eventloop, "loop_factory", recording)
+    monkeypatch.setattr(eventloop, "loop_factory", lambda: make)
     config = load_config(make_project(tmp_path))
     report = run_cycle(config, config.feeds)
     assert report.exit_code == 0
