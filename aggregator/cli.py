@@ -197,6 +197,33 @@ def cmd_publish(config: Config, args: argparse.Namespace) -> int:
 
 
 @command(
+    "undelete",
+    "let the next fetch write again the entries whose files were deleted by hand (of the named"
+    " feeds, or of all)",
+    arg("names", nargs="*", metavar="NAME"),
+    writes=True,
+)
+def cmd_undelete(config: Config, args: argparse.Namespace) -> int:
+    from aggregator.state import State
+
+    unknown = sorted(set(args.names) - {f.name for f in config.feeds})
+    if unknown:
+        raise UsageError(f"no feed named {', '.join(map(repr, unknown))} in the config")
+    with (
+        writer_lock(config.lock_path, args.lock_wait),
+        State(config.state_path) as state,
+        state.transaction(),
+    ):
+        forgotten = state.forget_deleted(args.names)
+    say(
+        args,
+        f"{forgotten} entries deleted by hand forgotten; the next `aggregator fetch --force`"
+        " writes those their feeds still list",
+    )
+    return EXIT_OK
+
+
+@command(
     "serve",
     "serve output/ on 127.0.0.1 (for local subscription and tests; see the README for hosting)",
     arg("--port", type=int, help="port (default: the port of [site] base_url, else 8080)"),

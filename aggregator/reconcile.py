@@ -104,7 +104,7 @@ def _reconcile_folder(
             try:
                 found = path.stat()
             except FileNotFoundError:
-                state.delete_entry(entry_id)
+                state.delete_entry(entry_id, now)
                 result.deleted += 1
                 continue
             except OSError as exc:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Every statement of SCHEMA is idempotent: a database of an older version is brought up to date
-# by running it again (version 2 added entries_newest).
-SCHEMA_VERSION = 2
+# by running it again (version 2 added entries_newest, 3 deleted_entries).
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
     name TEXT PRIMARY KEY,
@@ -86,6 +86,15 @@ CREATE TABLE IF NOT EXISTS entry_folders (
     folder TEXT PRIMARY KEY,
     digest TEXT NOT NULL
 );
+-- articles whose entry file a person deleted: a fetch does not write them again, whether met
+-- under the same identity or the same canonical link, until `aggregator undelete`
+CREATE TABLE IF NOT EXISTS deleted_entries (
+    identity TEXT PRIMARY KEY,
+    link_key TEXT,
+    source TEXT NOT NULL,
+    deleted REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deleted_entries_link_key ON deleted_entries(link_key);
 CREATE TABLE IF NOT EXISTS entry_html (
     id TEXT PRIMARY KEY,
     hash TEXT NOT NULL,
@@ -310,7 +319,7 @@ class State:
         )
 
     def known(self, column: str, values: Iterable[str]) -> set[str]:
-        """Which of `values` some entry (or identity, for column `identity`) already has."""
+        """Which of `values` some entry already has (in `_KNOWN[column]`'s table)."""
         table, name = _KNOWN[column]
         found: set[str] = set()
         for chunk in _chunks(list(set(values))):
@@ -354,8 +363,29 @@ class State:
             (entry_id, source, json.dumps(list(tags)), seen),
         )
 
-    def delete_entry(self, entry_id: str) -> None:
+    def delete_entry(self, entry_id: str, when: float) -> None:
+        """Drop an entry whose file a person deleted, and remember its identities and link so
+        that no fetch brings it back."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO deleted_entries (identity, link_key, source, deleted) "
+            "SELECT i.identity, e.link_key, e.source, ? FROM identities i "
+            "JOIN entries e ON e.id = i.id WHERE e.id = ?",
+            (when, entry_id),
+        )
         self.db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+
+    def forget_deleted(self, sources: Sequence[str]) -> int:
+        """Let a fetch write the entries deleted by hand again (those that `sources` stored,
+        all when empty): their feeds' validators and body hash are dropped, so that the next
+        fetch reads them whole. How many deletions were forgotten."""
+        where = f"WHERE source IN ({_marks(list(sources))})" if sources else ""
+        values = list(sources)
+        self.db.execute(
+            "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL WHERE name IN "
+            f"(SELECT DISTINCT source FROM deleted_entries {where})",
+            values,
+        )
+        return self.db.execute(f"DELETE FROM deleted_entries {where}", values).rowcount
 
     def tags(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT tag FROM entry_tags ORDER BY tag")]
@@ -520,6 +550,8 @@ _KNOWN = {
     "id": ("entries", "id"),
     "link_key": ("entries", "link_key"),
     "title": ("entries", "title"),
+    "deleted": ("deleted_entries", "identity"),
+    "deleted_link_key": ("deleted_entries", "link_key"),
 }
 
 

@@ -108,7 +108,7 @@ def store_posts(
     taken out, the caller discards the rest. `together`: index a leading run of new posts in
     one go (False: each post on its own, the same result more slowly)."""
     batch = _Batch(state, feeds_dir, now.timestamp(), {} if temps is None else temps)
-    posts = list(posts)
+    posts = _not_deleted(state, list(posts))
     unseen = _Unseen(state, posts if together else [], batch.stamp)
     handled: set[str] = set()
     for post in posts:
@@ -135,6 +135,15 @@ def store_posts(
     state.save_html(batch.html)
     state.save_entry_files(batch.checked())
     return batch.result
+
+
+def _not_deleted(state: State, posts: list[Post]) -> list[Post]:
+    """The posts whose article no one deleted by hand (by identity or canonical link)."""
+    gone = state.known("deleted", (p.identity for p in posts))
+    gone |= state.known("deleted_link_key", (p.link_key for p in posts if p.link_key))
+    if not gone:
+        return posts
+    return [p for p in posts if p.identity not in gone and p.link_key not in gone]
 
 
 class _Unseen:
@@ -250,14 +259,18 @@ class _Batch:
 
     def update(self, post: Post, existing: StoredEntry) -> None:
         """The owning source's post: rewrite the file when its text (with the merged tags)
-        changed."""
+        changed; forget the entry when its file was deleted by hand."""
+        target = self.target(existing.path)
+        if not os.path.exists(target):
+            self.state.add_identity(post.identity, existing.id)
+            self.state.delete_entry(existing.id, self.stamp)
+            return
         by_source = {**self.state.source_tags(existing.id), post.source: post.tags}
         tags = merged_tags(post.source, post.tags, by_source)
         title = unique_title(self.state, post, existing.id)
         text = _own_text(post, title, tags)
         digest = text_hash(text)
-        target = self.target(existing.path)
-        if digest == existing.hash and os.path.exists(target):
+        if digest == existing.hash:
             self.state.add_identity(post.identity, existing.id)
             return
         self.write(target, text, existing.id, digest, post)

@@ -226,7 +226,7 @@ def test_feeds_of_vanished_tags_and_formats_are_removed(tmp_path: Path) -> None:
         publish(config, state)
         assert (output / "tags" / "gone.json").exists()
         with state.transaction():
-            state.delete_entry("gone")
+            state.delete_entry("gone", BASE_TIME)
         result = publish(config, state)
         assert not (output / "tags" / "gone.xml").exists()
         assert not (output / "tags" / "gone.json").exists()

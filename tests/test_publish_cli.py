@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 import xml.etree.ElementTree as ET
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from aggregator.config import load_config
@@ -15,7 +16,7 @@ from aggregator.publish import publish
 from aggregator.reconcile import reconcile
 from aggregator.state import State
 from tests.feedcheck import ATOM, check_atom
-from tests.helpers import make_project, run_cli, snapshot
+from tests.helpers import http_server, make_project, rss, run_cli, serve_bytes, snapshot
 from tests.seed import BASE_TIME, add_entry, project
 
 BASE = "http://127.0.0.1:8080/"
@@ -131,3 +132,47 @@ def test_files_the_store_wrote_are_not_read_again_by_the_scan_for_hand_edits(
         edited.write_text(edited.read_text(encoding="utf-8") + "An edit by hand.\n", "utf-8")
         hand = reconcile(config, state, BASE_TIME)
     assert (hand.edited, hand.deleted, hand.problems) == (1, 0, [])
+
+
+def test_an_entry_deleted_by_hand_stays_deleted_until_undeleted(tmp_path: Path) -> None:
+    """`publish` takes a deleted entry file as the person's wish: the source still lists the
+    article (its text changed, another guid), yet no fetch writes it again; `undelete` lets
+    the next fetch write it, even though the server would answer 304."""
+    bodies = {"v": rss("Remote", [("a", "Kept"), ("b", "Unwanted")])}
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        serve_bytes(bodies["v"], etag=f'"{len(bodies["v"])}"')(handler)
+
+    with http_server({"/feed.xml": route}) as base:
+        config = make_project(
+            tmp_path,
+            "[fetch]\nallow_private_networks = true\n"
+            f'[[feeds]]\nname = "remote"\nurl = "{base}/feed.xml"\n',
+        )
+        assert run_cli("fetch", "-c", str(config)).returncode == 0
+        folder = tmp_path / "feeds" / "remote"
+        (unwanted,) = [p for p in folder.glob("*.md") if "Unwanted" in p.read_text("utf-8")]
+        unwanted.unlink()
+        proc = run_cli("publish", "-c", str(config))
+        assert "0 entries edited and 1 deleted by hand" in proc.stderr, proc.stderr
+
+        bodies["v"] = rss("Remote", [("a", "Kept, revised"), ("b", "Unwanted, revised")])
+        assert run_cli("fetch", "--force", "-c", str(config)).returncode == 0
+        # the unwanted article under another guid, at the same link
+        bodies["v"] = bodies["v"].replace(b"<guid>b</guid>", b"<guid>b2</guid>")
+        assert run_cli("fetch", "--force", "-c", str(config)).returncode == 0
+        texts = [p.read_text("utf-8") for p in folder.glob("*.md")]
+        assert len(texts) == 1 and "Kept, revised" in texts[0]
+        feed = feed_entries(tmp_path / "output" / "all.xml")
+        assert set(feed) == {"Kept, revised"}
+
+        assert run_cli("undelete", "nope", "-c", str(config)).returncode == 2
+        proc = run_cli("undelete", "remote", "-c", str(config))
+        assert proc.returncode == 0 and "1 entries deleted by hand forgotten" in proc.stderr
+        assert run_cli("fetch", "--force", "-c", str(config)).returncode == 0
+    texts = [p.read_text("utf-8") for p in folder.glob("*.md")]
+    assert len(texts) == 2 and any("Unwanted, revised" in t for t in texts)
+    assert set(feed_entries(tmp_path / "output" / "all.xml")) == {
+        "Kept, revised",
+        "Unwanted, revised",
+    }

@@ -136,3 +136,50 @@ def test_an_older_database_gets_the_index_the_feed_of_everything_reads(tmp_path:
         (query,) = [s for s in statements if s.startswith("SELECT")]
         plan = " ".join(row[-1] for row in state.db.execute(f"EXPLAIN QUERY PLAN {query}"))
     assert "USING INDEX entries_newest" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_an_article_whose_file_was_deleted_by_hand_is_not_written_again(tmp_path: Path) -> None:
+    """A fetch that meets an entry whose file is gone takes it as deleted by hand: the file
+    stays gone, and so does the article when met again under its guid or its link, until the
+    deletions are forgotten."""
+    feeds = tmp_path / "feeds"
+    with State(tmp_path / "state.sqlite") as state:
+        with state.transaction():
+            store_posts(state, feeds, BATCHES[0], NOW)
+        (six,) = [p for p in BATCHES[0] if p.title == "Six"]
+        (feeds / "blog" / f"{six.entry_id}.md").unlink()
+        files = snapshot(feeds)
+
+        revised = posts_of("blog", rss(item("Six, revised", "https://blog.example/6", "g6")))
+        with state.transaction():
+            assert not store_posts(state, feeds, revised, NOW).changed
+        assert state.entry(six.entry_id) is None
+        again = posts_of(
+            "blog",
+            rss(
+                item("Six under a new guid", "https://blog.example/6?utm_source=x", "g9"),
+                item("Eight", "https://blog.example/8", "g8"),
+            ),
+        )
+        with state.transaction():
+            result = store_posts(state, feeds, again, NOW)
+        assert (result.new, result.updated) == (1, 0)
+        written = set(snapshot(feeds)) - set(files)
+        assert [p.name for p in written] == [f"{again[1].entry_id}.md"]
+
+        with state.transaction():
+            assert state.forget_deleted(["mirror"]) == 0
+            assert state.forget_deleted(["blog"]) == 1
+        with state.transaction():
+            assert store_posts(state, feeds, revised, NOW).new == 1
+    assert "Six, revised" in (feeds / "blog" / f"{six.entry_id}.md").read_text("utf-8")
+
+
+def test_an_older_database_gets_the_table_of_deletions(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    with State(path) as state:
+        state.db.execute("DROP TABLE deleted_entries")
+        state.db.execute("PRAGMA user_version=2")
+    with State(path) as state:
+        assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert state.known("deleted", ["g1"]) == set()
