@@ -189,7 +189,9 @@ def cmd_publish(config: Config, args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     say(
         args,
-        f"{hand.edited} entries edited and {hand.deleted} deleted by hand; "
+        f"{hand.edited} entries edited and {hand.deleted} deleted by hand"
+        + (f", {hand.indexed} entry files the state did not know indexed" if hand.indexed else "")
+        + "; "
         f"{len(result.written)} files written, {result.unchanged} unchanged, "
         f"{len(result.removed)} removed",
     )

@@ -89,6 +89,14 @@ class FetchReporter:
             self._say(feed_line(outcome))
 
     def summary(self, report: CycleReport) -> None:
+        if report.reindexed is not None:
+            for problem in report.reindexed.problems:
+                self._say(problem)
+            if self.verbosity > QUIET:
+                self._say(
+                    f"the state database was new: {report.reindexed.indexed} entry files "
+                    "in feeds/ indexed again"
+                )
         if self.verbosity >= VERBOSE and report.published is not None:
             self._say(
                 f"published: {len(report.published.written)} feeds written, "

@@ -166,6 +166,13 @@ class Daemon:
         except Exception as exc:  # one bad cycle must not end a daemon meant to run for months
             LOGGER.error("cycle failed: %s: %s", type(exc).__name__, exc, exc_info=True)
             return
+        if report.reindexed is not None:
+            for problem in report.reindexed.problems:
+                LOGGER.warning("%s", problem)
+            LOGGER.warning(
+                "the state database was new: %d entry files in feeds/ indexed again",
+                report.reindexed.indexed,
+            )
         if report.published is not None:
             log_publish(report.published)
         LOGGER.debug(

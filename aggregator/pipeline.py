@@ -23,10 +23,11 @@ from aggregator.fetch import FetchError, default_user_agent, fetch_all
 from aggregator.models import Fetched
 from aggregator.pool import worker_pool
 from aggregator.publish import PublishResult, publish
-from aggregator.state import FeedState, State
+from aggregator.state import FEEDS_INDEXED, FeedState, State
 from aggregator.store import entry_folder, store_posts
 
 if TYPE_CHECKING:  # parsing and converting load only in a cycle where a feed changed
+    from aggregator.reconcile import ReconcileResult
     from aggregator.workers import Prepared
 
 # meta row: CLEAN once a cycle ended with every temp file it made in feeds/ installed or removed;
@@ -59,6 +60,7 @@ class FeedOutcome:
 class CycleReport:
     outcomes: list[FeedOutcome] = field(default_factory=list)
     published: PublishResult | None = None
+    reindexed: ReconcileResult | None = None  # a new state database found entry files
 
     @property
     def failed(self) -> list[FeedOutcome]:
@@ -115,6 +117,11 @@ def run_cycle(
     with State(config.state_path) as state:
         if state.meta(TEMPS_KEY) != CLEAN:  # walking every entry folder is worth skipping
             remove_stale_temps(config.site.feeds_dir)
+        if state.meta(FEEDS_INDEXED) is None:  # a new or lost database: the files are the record
+            from aggregator.reconcile import reconcile
+
+            found = reconcile(config, state, time.time())
+            report.reindexed = found if found.indexed or found.problems else None
         with state.transaction():
             state.set_meta(TEMPS_KEY, "cycle")
         clock = time.time()

@@ -1,11 +1,14 @@
 """Bring the state index in line with entry files a person edited or deleted by hand: a deleted
-file takes its entry out of the feeds, an edited one is read again (its front matter) and counts
-as updated. Files are compared by size and mtime first, so only changed ones are read."""
+file takes its entry out of the feeds (and no fetch writes it again), an edited one is read
+again (its front matter) and counts as updated (and a fetch leaves it be while its source does
+not change the article). Files are compared by size and mtime first, so only changed ones are
+read."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -15,8 +18,9 @@ import yaml
 
 from aggregator.config import Config
 from aggregator.frontmatter import read
-from aggregator.state import State, StoredEntry
-from aggregator.store import text_hash
+from aggregator.identity import ENTRY_ID_LENGTH, link_key
+from aggregator.state import FEEDS_INDEXED, State, StoredEntry
+from aggregator.store import entry_folder, text_hash
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -25,7 +29,14 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 class ReconcileResult:
     edited: int = 0
     deleted: int = 0
+    indexed: int = 0
     problems: list[str] = field(default_factory=list)
+
+
+# the file name the store gives an entry (entry_id()): only such files are indexed when found
+_ENTRY_NAME = re.compile(rf"[0-9a-f]{{{ENTRY_ID_LENGTH}}}\.md")
+# the body's last line: the source link, `[name](link)` or `[name](<link>)` (convert.source_link)
+_SOURCE_LINK = re.compile(r"\n\[(?:\\.|[^\]\\\n])*\]\((?:<([^>\n]*)>|(\S+))\)\n*\Z")
 
 
 def reread(entry: StoredEntry, text: str, tz: ZoneInfo, now: float) -> StoredEntry:
@@ -63,12 +74,13 @@ def reread(entry: StoredEntry, text: str, tz: ZoneInfo, now: float) -> StoredEnt
 
 
 def reconcile(config: Config, state: State, now: float) -> ReconcileResult:
-    """Drop entries whose file is gone, re-read entries whose file changed by hand. Only the
-    folders whose listing (names, sizes, mtimes) changed since the last reconcile are looked at
-    entry by entry."""
+    """Drop entries whose file is gone, re-read entries whose file changed by hand, index entry
+    files the state does not know (its database was lost). Only the folders whose listing
+    (names, sizes, mtimes) changed since the last reconcile are looked at entry by entry."""
     tz = ZoneInfo(config.site.timezone)
     result = ReconcileResult()
     feeds_dir = config.site.feeds_dir
+    owners = {entry_folder(f.name): f.name for f in config.feeds}
     listings = {name: _listing(path) for name, path in _folders(feeds_dir)}
     digests = {name: _digest(listing) for name, listing in listings.items()}
     known = state.folder_digests()
@@ -78,11 +90,16 @@ def reconcile(config: Config, state: State, now: float) -> ReconcileResult:
         for folder in sorted(changed):
             problems = len(result.problems)
             files = {name: (size, mtime) for name, size, mtime in listings.get(folder, [])}
-            _reconcile_folder(state, feeds_dir, folder, files, tz, now, result)
+            indexed = _reconcile_folder(state, feeds_dir, folder, files, tz, now, result)
+            for name in sorted(files.keys() - indexed):
+                if _ENTRY_NAME.fullmatch(name):
+                    owner = owners.get(folder, folder)
+                    _index(state, feeds_dir, f"{folder}/{name}", owner, files[name], tz, result)
             clean = len(result.problems) == problems
             state.save_folder_digest(folder, digests.get(folder) if clean else None)
         if result.deleted:
             state.drop_orphans()
+        state.set_meta(FEEDS_INDEXED, "yes")
     return result
 
 
@@ -94,8 +111,11 @@ def _reconcile_folder(
     tz: ZoneInfo,
     now: float,
     result: ReconcileResult,
-) -> None:
+) -> set[str]:
+    """Check the folder's indexed entries against their files; the names of those files."""
+    known: set[str] = set()
     for entry_id, rel, digest, checked, size, mtime in state.entry_files(folder):
+        known.add(rel[len(folder) + 1 :])
         stat = files.get(rel[len(folder) + 1 :])
         if stat is not None and checked == digest and stat == (size, mtime):
             continue
@@ -114,6 +134,47 @@ def _reconcile_folder(
         fresh = _check(state, entry_id, path, digest, tz, now, result)
         if fresh is not None:
             state.save_entry_files([(entry_id, fresh, *stat)])
+    return known
+
+
+def _index(
+    state: State,
+    feeds_dir: Path,
+    rel: str,
+    source: str,
+    stat: tuple[int, int],
+    tz: ZoneInfo,
+    result: ReconcileResult,
+) -> None:
+    """Index an entry file the state does not know, as its front matter and source link say
+    (last updated and first seen when its date says, as the store indexes a new entry)."""
+    path = feeds_dir / rel
+    entry_id = rel.rsplit("/", 1)[1][: -len(".md")]
+    other = state.entry(entry_id)
+    if other is not None:
+        result.problems.append(f"{path}: a copy of the entry in {feeds_dir / other.path}")
+        return
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        result.problems.append(f"{path}: cannot read the entry ({exc})")
+        return
+    found = _SOURCE_LINK.search(text)
+    link = (found.group(1) or found.group(2)) if found else ""
+    written = stat[1] / 1e9
+    blank = StoredEntry(
+        entry_id, source, rel, link_key(link), "", link, 0, 0, 0, "", "en", (), (), ""
+    )
+    try:
+        entry = reread(blank, text, tz, written)
+    except ValueError as exc:
+        result.problems.append(f"{path}: {exc}; the entry is not indexed")
+        return
+    entry = replace(entry, updated=entry.date, first_seen=min(entry.date, written))
+    state.save_entry(entry, f"file\0{rel}")
+    state.save_source_tags(entry.id, source, entry.tags, written)
+    state.save_entry_files([(entry.id, entry.hash, *stat)])
+    result.indexed += 1
 
 
 def _folders(feeds_dir: Path) -> list[tuple[str, Path]]:
@@ -166,9 +227,11 @@ def _check(
     if entry is None:
         return None
     try:
-        state.revise_entry(reread(entry, text, tz, now))
+        revised = reread(entry, text, tz, now)
     except ValueError as exc:
         result.problems.append(f"{path}: {exc}; the entry stays as it was")
         return None
+    state.note_hand_edit(entry_id, entry.hash)
+    state.revise_entry(revised)
     result.edited += 1
     return fresh

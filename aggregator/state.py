@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Every statement of SCHEMA is idempotent: a database of an older version is brought up to date
-# by running it again (version 2 added entries_newest, 3 deleted_entries).
+# by running it again (version 2 added entries_newest, 3 deleted_entries and hand_edits).
 SCHEMA_VERSION = 3
+# the meta row set once the entry files of feeds/ have been indexed: a database without it is
+# new (or was lost), and the files are the content of record
+FEEDS_INDEXED = "feeds_indexed"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
     name TEXT PRIMARY KEY,
@@ -95,6 +98,12 @@ CREATE TABLE IF NOT EXISTS deleted_entries (
     deleted REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deleted_entries_link_key ON deleted_entries(link_key);
+-- entries whose file a person edited: the hash of the text the store last wrote there, so that
+-- a fetch leaves the edit alone until the source itself changes the article
+CREATE TABLE IF NOT EXISTS hand_edits (
+    id TEXT PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    fetched TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS entry_html (
     id TEXT PRIMARY KEY,
     hash TEXT NOT NULL,
@@ -246,11 +255,14 @@ class State:
         ).fetchone()
         return _entry(row) if row else None
 
-    def find_entry(self, identity: str, link_key: str | None) -> StoredEntry | None:
-        """The stored entry with this identity, else with this canonical link."""
+    def find_entry(self, identity: str, entry_id: str, link_key: str | None) -> StoredEntry | None:
+        """The stored entry with this identity, else this id (an entry indexed again from its
+        file, its identity unknown), else this canonical link."""
         row = self.db.execute(
             "SELECT id FROM identities WHERE identity = ?", (identity,)
         ).fetchone()
+        if row is None:
+            row = self.db.execute("SELECT id FROM entries WHERE id = ?", (entry_id,)).fetchone()
         if row is None and link_key:
             row = self.db.execute(
                 "SELECT id FROM entries WHERE link_key = ? LIMIT 1", (link_key,)
@@ -484,6 +496,23 @@ class State:
             "INSERT OR REPLACE INTO entry_files (id, hash, size, mtime_ns) VALUES (?, ?, ?, ?)",
             rows,
         )
+
+    def note_hand_edit(self, entry_id: str, fetched: str) -> None:
+        """Remember the hash of the text the store wrote to an entry's file before a person
+        edited it (the first edit's: later ones keep it)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO hand_edits (id, fetched) VALUES (?, ?)", (entry_id, fetched)
+        )
+
+    def hand_edit(self, entry_id: str) -> str | None:
+        """The hash of the text the store last wrote to an entry's file, when a person has
+        edited the file since; else None."""
+        row = self.db.execute("SELECT fetched FROM hand_edits WHERE id = ?", (entry_id,))
+        found = row.fetchone()
+        return str(found[0]) if found else None
+
+    def forget_hand_edit(self, entry_id: str) -> None:
+        self.db.execute("DELETE FROM hand_edits WHERE id = ?", (entry_id,))
 
     def revise_entry(self, entry: StoredEntry) -> None:
         """Rewrite an entry's own fields and tags in place (an UPDATE: its identities stay)."""

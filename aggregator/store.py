@@ -117,7 +117,7 @@ def store_posts(
             handled.add(post.entry_id)
             continue
         unseen.flush()
-        existing = state.find_entry(post.identity, post.link_key)
+        existing = state.find_entry(post.identity, post.entry_id, post.link_key)
         if existing is None:
             batch.new(post)
             handled.add(post.entry_id)
@@ -259,7 +259,8 @@ class _Batch:
 
     def update(self, post: Post, existing: StoredEntry) -> None:
         """The owning source's post: rewrite the file when its text (with the merged tags)
-        changed; forget the entry when its file was deleted by hand."""
+        changed, unless only a person changed it since the store wrote it; forget the entry
+        when its file was deleted by hand."""
         target = self.target(existing.path)
         if not os.path.exists(target):
             self.state.add_identity(post.identity, existing.id)
@@ -273,6 +274,12 @@ class _Batch:
         if digest == existing.hash:
             self.state.add_identity(post.identity, existing.id)
             return
+        fetched = self.state.hand_edit(existing.id)
+        if fetched == digest:  # a person's edit of an article its source has not changed since
+            self.state.add_identity(post.identity, existing.id)
+            return
+        if fetched is not None:  # the source changed the article: its new text replaces the edit
+            self.state.forget_hand_edit(existing.id)
         self.write(target, text, existing.id, digest, post)
         stored = replace(
             existing,

@@ -7,6 +7,8 @@ import os
 import shutil
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -16,7 +18,15 @@ from aggregator.publish import publish
 from aggregator.reconcile import reconcile
 from aggregator.state import State
 from tests.feedcheck import ATOM, check_atom
-from tests.helpers import http_server, make_project, rss, run_cli, serve_bytes, snapshot
+from tests.helpers import (
+    http_server,
+    make_project,
+    rss,
+    run_cli,
+    serve_bytes,
+    snapshot,
+    validate_atom,
+)
 from tests.seed import BASE_TIME, add_entry, project
 
 BASE = "http://127.0.0.1:8080/"
@@ -134,21 +144,54 @@ def test_files_the_store_wrote_are_not_read_again_by_the_scan_for_hand_edits(
     assert (hand.edited, hand.deleted, hand.problems) == (1, 0, [])
 
 
-def test_an_entry_deleted_by_hand_stays_deleted_until_undeleted(tmp_path: Path) -> None:
-    """`publish` takes a deleted entry file as the person's wish: the source still lists the
-    article (its text changed, another guid), yet no fetch writes it again; `undelete` lets
-    the next fetch write it, even though the server would answer 304."""
-    bodies = {"v": rss("Remote", [("a", "Kept"), ("b", "Unwanted")])}
+@contextmanager
+def remote_project(tmp_path: Path, bodies: dict[str, bytes]) -> Iterator[Path]:
+    """A project (its config) of one feed, `remote`, that a local server answers with
+    `bodies["v"]` as it is at each request, its length as the ETag."""
 
     def route(handler: BaseHTTPRequestHandler) -> None:
         serve_bytes(bodies["v"], etag=f'"{len(bodies["v"])}"')(handler)
 
     with http_server({"/feed.xml": route}) as base:
-        config = make_project(
+        yield make_project(
             tmp_path,
             "[fetch]\nallow_private_networks = true\n"
             f'[[feeds]]\nname = "remote"\nurl = "{base}/feed.xml"\n',
         )
+
+
+def test_a_hand_edit_stands_until_the_source_changes_the_article(tmp_path: Path) -> None:
+    """Fetches that read the feed again leave an edited entry file as the person left it,
+    however often, until the source itself changes the article: then the source's text wins."""
+    bodies = {"v": rss("Remote", [("a", "First"), ("b", "Second")])}
+    with remote_project(tmp_path, bodies) as config:
+        assert run_cli("fetch", "-c", str(config)).returncode == 0
+        folder = tmp_path / "feeds" / "remote"
+        (path,) = [p for p in folder.glob("*.md") if 'title: "First"' in p.read_text("utf-8")]
+        text = path.read_text("utf-8").replace('title: "First"', 'title: "Mine"')
+        path.write_text(text, encoding="utf-8")
+        assert "1 entries edited" in run_cli("publish", "-c", str(config)).stderr
+        edited = path.read_bytes()
+        for second in ("Second, revised", "Second, again"):
+            bodies["v"] = rss("Remote", [("a", "First"), ("b", second)])
+            assert run_cli("fetch", "-c", str(config), "--force").returncode == 0
+            assert path.read_bytes() == edited
+            assert set(feed_entries(tmp_path / "output" / "all.xml")) == {"Mine", second}
+        bodies["v"] = rss("Remote", [("a", "First, corrected"), ("b", "Second, again")])
+        assert run_cli("fetch", "-c", str(config), "--force").returncode == 0
+    assert 'title: "First, corrected"' in path.read_text("utf-8")
+    assert set(feed_entries(tmp_path / "output" / "all.xml")) == {
+        "First, corrected",
+        "Second, again",
+    }
+
+
+def test_an_entry_deleted_by_hand_stays_deleted_until_undeleted(tmp_path: Path) -> None:
+    """`publish` takes a deleted entry file as the person's wish: the source still lists the
+    article (its text changed, another guid), yet no fetch writes it again; `undelete` lets
+    the next fetch write it, even though the server would answer 304."""
+    bodies = {"v": rss("Remote", [("a", "Kept"), ("b", "Unwanted")])}
+    with remote_project(tmp_path, bodies) as config:
         assert run_cli("fetch", "-c", str(config)).returncode == 0
         folder = tmp_path / "feeds" / "remote"
         (unwanted,) = [p for p in folder.glob("*.md") if "Unwanted" in p.read_text("utf-8")]
@@ -176,3 +219,31 @@ def test_an_entry_deleted_by_hand_stays_deleted_until_undeleted(tmp_path: Path) 
         "Kept, revised",
         "Unwanted, revised",
     }
+
+
+def test_a_lost_state_database_is_rebuilt_from_the_entry_files(tmp_path: Path) -> None:
+    """The entry files are the content of record: with the database gone, the next fetch
+    indexes them again before storing anything, so an article its source no longer lists
+    stays in the feeds, no file is written again, and every entry keeps its id and date."""
+    bodies = {"v": rss("Remote", [("a", "Old"), ("b", "Kept"), ("c", "Newer")])}
+    with remote_project(tmp_path, bodies) as config:
+        assert run_cli("fetch", "-c", str(config)).returncode == 0
+        bodies["v"] = rss("Remote", [("b", "Kept"), ("c", "Newer")])
+        assert run_cli("fetch", "-c", str(config), "--force").returncode == 0
+        files = snapshot(tmp_path / "feeds")
+        published = feed_entries(tmp_path / "output" / "all.xml")
+        assert set(published) == {"Old", "Kept", "Newer"}
+        for lost in tmp_path.glob("aggregator-state.sqlite*"):
+            lost.unlink()
+        notes = tmp_path / "feeds" / "remote" / "notes.md"  # not named as entries are
+        notes.write_text("not an entry\n", encoding="utf-8")
+
+        assert run_cli("undelete", "-c", str(config)).returncode == 0  # makes a new database
+        assert (tmp_path / "aggregator-state.sqlite").exists()
+        proc = run_cli("fetch", "-c", str(config))
+        assert proc.returncode == 0, proc.stderr
+        assert "state database was new: 3 entry files in feeds/ indexed again" in proc.stderr
+    notes.unlink()
+    assert snapshot(tmp_path / "feeds") == files
+    assert feed_entries(tmp_path / "output" / "all.xml") == published
+    validate_atom(sorted((tmp_path / "output").rglob("*.xml")))

@@ -183,3 +183,22 @@ def test_an_older_database_gets_the_table_of_deletions(tmp_path: Path) -> None:
     with State(path) as state:
         assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert state.known("deleted", ["g1"]) == set()
+
+
+def test_an_entry_indexed_from_its_file_is_found_by_its_id(tmp_path: Path) -> None:
+    """An entry indexed again from its file (the database was lost) has no known identity,
+    and may have no link key: a post of the same article is still that entry, by its id, and
+    leaves its file as it is."""
+    feeds = tmp_path / "feeds"
+    with State(tmp_path / "state.sqlite") as state:
+        with state.transaction():
+            store_posts(state, feeds, BATCHES[0], NOW)
+        files = snapshot(feeds)
+        with state.transaction():
+            state.db.execute("UPDATE identities SET identity = 'file' || char(0) || id")
+            state.db.execute("UPDATE entries SET link_key = NULL")
+        with state.transaction():
+            result = store_posts(state, feeds, BATCHES[0], NOW)
+        assert (result.new, result.updated) == (0, 0)
+        assert state.db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == len(files)
+    assert snapshot(feeds) == files
