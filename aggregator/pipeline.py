@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import heapq
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -118,10 +119,7 @@ def run_cycle(
         if state.meta(TEMPS_KEY) != CLEAN:  # walking every entry folder is worth skipping
             remove_stale_temps(config.site.feeds_dir)
         if state.meta(FEEDS_INDEXED) is None:  # a new or lost database: the files are the record
-            from aggregator.reconcile import reconcile
-
-            found = reconcile(config, state, time.time())
-            report.reindexed = found if found.indexed or found.problems else None
+            report.reindexed = _index_feeds(config, state)
         with state.transaction():
             state.set_meta(TEMPS_KEY, "cycle")
         clock = time.time()
@@ -140,6 +138,20 @@ def run_cycle(
             with state.transaction():
                 state.set_meta(TEMPS_KEY, CLEAN)
     return report
+
+
+def _index_feeds(config: Config, state: State) -> ReconcileResult | None:
+    """Index the entry files of feeds/ into a state database that never did (reconcile); what
+    it found, None when nothing."""
+    with os.scandir(config.site.feeds_dir) as found:
+        if not any(entry.is_dir(follow_symlinks=False) for entry in found):
+            with state.transaction():
+                state.set_meta(FEEDS_INDEXED, "yes")
+            return None
+    from aggregator.reconcile import reconcile  # and YAML: only when there are files to read
+
+    result = reconcile(config, state, time.time())
+    return result if result.indexed or result.problems else None
 
 
 class Settling:

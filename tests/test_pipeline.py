@@ -25,7 +25,7 @@ from aggregator.defaults import PARALLEL_MIN_FEEDS
 from aggregator.frontmatter import read
 from aggregator.models import Fetched
 from aggregator.pipeline import CLEAN, TEMPS_KEY, FeedOutcome, Preparing, run_cycle
-from aggregator.state import FeedState, State
+from aggregator.state import FEEDS_INDEXED, FeedState, State
 from bench.synth import feed_xml
 from tests.entrycheck import FRONT_KEYS
 from tests.helpers import (
@@ -213,6 +213,25 @@ def test_a_cycle_with_nothing_to_parse_loads_no_worker_machinery(tmp_path: Path)
     assert ran.returncode == 0, ran.stderr
     assert "6 feeds, 0 failed, 0 new, 0 updated" in ran.stderr
     assert ran.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_first_cycle_with_no_entry_files_reads_none_back(tmp_path: Path) -> None:
+    """A new project's state database has no entry files to index: its first cycle notes so
+    without loading the reader of entry files (and YAML), and the next one does not look."""
+    config = make_project(tmp_path)
+    probe = (
+        "import sys\n"
+        "from aggregator.cli import main\n"
+        f"main(['fetch', '-c', {str(config)!r}])\n"
+        "print(sorted({'aggregator.reconcile', 'yaml'} & set(sys.modules)))\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip().splitlines()[-1] == "[]"
+    with State(tmp_path / "aggregator-state.sqlite") as state:
+        assert state.meta(FEEDS_INDEXED) == "yes"
 
 
 def test_feeds_are_stored_while_a_slow_one_is_still_being_fetched(tmp_path: Path) -> None:
