@@ -147,7 +147,8 @@ def _index(
     result: ReconcileResult,
 ) -> None:
     """Index an entry file the state does not know, as its front matter and source link say
-    (last updated and first seen when its date says, as the store indexes a new entry)."""
+    (last updated and first seen when its date says, as the store indexes a new entry); a file
+    put back after it was deleted by hand makes its article no longer deleted."""
     path = feeds_dir / rel
     entry_id = rel.rsplit("/", 1)[1][: -len(".md")]
     other = state.entry(entry_id)
@@ -172,6 +173,7 @@ def _index(
         return
     entry = replace(entry, updated=entry.date, first_seen=min(entry.date, written))
     state.save_entry(entry, f"file\0{rel}")
+    state.forget_deleted_entry(entry.id)
     state.save_source_tags(entry.id, source, entry.tags, written)
     state.save_entry_files([(entry.id, entry.hash, *stat)])
     result.indexed += 1

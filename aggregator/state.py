@@ -90,14 +90,17 @@ CREATE TABLE IF NOT EXISTS entry_folders (
     digest TEXT NOT NULL
 );
 -- articles whose entry file a person deleted: a fetch does not write them again, whether met
--- under the same identity or the same canonical link, until `aggregator undelete`
+-- under the same identity or the same canonical link, until `aggregator undelete` or until the
+-- file (named by the entry's id) is put back
 CREATE TABLE IF NOT EXISTS deleted_entries (
     identity TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     link_key TEXT,
     source TEXT NOT NULL,
     deleted REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deleted_entries_link_key ON deleted_entries(link_key);
+CREATE INDEX IF NOT EXISTS deleted_entries_id ON deleted_entries(id);
 -- entries whose file a person edited: the hash of the text the store last wrote there, so that
 -- a fetch leaves the edit alone until the source itself changes the article
 CREATE TABLE IF NOT EXISTS hand_edits (
@@ -379,8 +382,8 @@ class State:
         """Drop an entry whose file a person deleted, and remember its identities and link so
         that no fetch brings it back."""
         self.db.execute(
-            "INSERT OR REPLACE INTO deleted_entries (identity, link_key, source, deleted) "
-            "SELECT i.identity, e.link_key, e.source, ? FROM identities i "
+            "INSERT OR REPLACE INTO deleted_entries (identity, id, link_key, source, deleted) "
+            "SELECT i.identity, e.id, e.link_key, e.source, ? FROM identities i "
             "JOIN entries e ON e.id = i.id WHERE e.id = ?",
             (when, entry_id),
         )
@@ -398,6 +401,10 @@ class State:
             values,
         )
         return self.db.execute(f"DELETE FROM deleted_entries {where}", values).rowcount
+
+    def forget_deleted_entry(self, entry_id: str) -> None:
+        """An entry's file was put back: its article is no longer deleted."""
+        self.db.execute("DELETE FROM deleted_entries WHERE id = ?", (entry_id,))
 
     def tags(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT tag FROM entry_tags ORDER BY tag")]

@@ -247,3 +247,25 @@ def test_a_lost_state_database_is_rebuilt_from_the_entry_files(tmp_path: Path) -
     assert snapshot(tmp_path / "feeds") == files
     assert feed_entries(tmp_path / "output" / "all.xml") == published
     validate_atom(sorted((tmp_path / "output").rglob("*.xml")))
+
+
+def test_an_entry_file_put_back_by_hand_is_no_longer_deleted(tmp_path: Path) -> None:
+    """Deleting an entry file and putting it back undoes the deletion: `publish` indexes the
+    file again, and the source's later changes reach it again."""
+    bodies = {"v": rss("Remote", [("a", "Kept"), ("b", "Wanted after all")])}
+    with remote_project(tmp_path, bodies) as config:
+        assert run_cli("fetch", "-c", str(config)).returncode == 0
+        folder = tmp_path / "feeds" / "remote"
+        (path,) = [p for p in folder.glob("*.md") if "Wanted" in p.read_text("utf-8")]
+        saved = path.read_bytes()
+        path.unlink()
+        assert "1 deleted by hand" in run_cli("publish", "-c", str(config)).stderr
+        path.write_bytes(saved)
+        proc = run_cli("publish", "-c", str(config))
+        assert "1 entry files the state did not know indexed" in proc.stderr, proc.stderr
+        assert set(feed_entries(tmp_path / "output" / "all.xml")) == {"Kept", "Wanted after all"}
+
+        bodies["v"] = rss("Remote", [("a", "Kept"), ("b", "Wanted, revised")])
+        assert run_cli("fetch", "--force", "-c", str(config)).returncode == 0
+    assert 'title: "Wanted, revised"' in path.read_text("utf-8")
+    assert set(feed_entries(tmp_path / "output" / "all.xml")) == {"Kept", "Wanted, revised"}
