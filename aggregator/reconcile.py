@@ -90,7 +90,8 @@ def reconcile(config: Config, state: State, now: float) -> ReconcileResult:
         for folder in sorted(changed):
             problems = len(result.problems)
             files = {name: (size, mtime) for name, size, mtime in listings.get(folder, [])}
-            indexed = _reconcile_folder(state, feeds_dir, folder, files, tz, now, result)
+            gone = folder not in listings  # deleted whole: its entries may come back
+            indexed = _reconcile_folder(state, feeds_dir, folder, files, gone, tz, now, result)
             for name in sorted(files.keys() - indexed):
                 if _ENTRY_NAME.fullmatch(name):
                     owner = owners.get(folder, folder)
@@ -108,11 +109,13 @@ def _reconcile_folder(
     feeds_dir: Path,
     folder: str,
     files: dict[str, tuple[int, int]],
+    gone: bool,
     tz: ZoneInfo,
     now: float,
     result: ReconcileResult,
 ) -> set[str]:
-    """Check the folder's indexed entries against their files; the names of those files."""
+    """Check the folder's indexed entries against their files; the names of those files. The
+    deletion of a file is remembered, not that of the whole folder (a person starting over)."""
     known: set[str] = set()
     for entry_id, rel, digest, checked, size, mtime in state.entry_files(folder):
         known.add(rel[len(folder) + 1 :])
@@ -124,7 +127,7 @@ def _reconcile_folder(
             try:
                 found = path.stat()
             except FileNotFoundError:
-                state.delete_entry(entry_id, now)
+                state.delete_entry(entry_id, None if gone else now)
                 result.deleted += 1
                 continue
             except OSError as exc:

@@ -378,15 +378,16 @@ class State:
             (entry_id, source, json.dumps(list(tags)), seen),
         )
 
-    def delete_entry(self, entry_id: str, when: float) -> None:
-        """Drop an entry whose file a person deleted, and remember its identities and link so
-        that no fetch brings it back."""
-        self.db.execute(
-            "INSERT OR REPLACE INTO deleted_entries (identity, id, link_key, source, deleted) "
-            "SELECT i.identity, e.id, e.link_key, e.source, ? FROM identities i "
-            "JOIN entries e ON e.id = i.id WHERE e.id = ?",
-            (when, entry_id),
-        )
+    def delete_entry(self, entry_id: str, when: float | None) -> None:
+        """Drop an entry whose file a person deleted; with `when`, remember its identities and
+        link, so that no fetch brings it back."""
+        if when is not None:
+            self.db.execute(
+                "INSERT OR REPLACE INTO deleted_entries (identity, id, link_key, source, deleted) "
+                "SELECT i.identity, e.id, e.link_key, e.source, ? FROM identities i "
+                "JOIN entries e ON e.id = i.id WHERE e.id = ?",
+                (when, entry_id),
+            )
         self.db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
 
     def forget_deleted(self, sources: Sequence[str]) -> int:

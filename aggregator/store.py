@@ -260,9 +260,11 @@ class _Batch:
     def update(self, post: Post, existing: StoredEntry) -> None:
         """The owning source's post: rewrite the file when its text (with the merged tags)
         changed, unless only a person changed it since the store wrote it; forget the entry
-        when its file was deleted by hand."""
+        when its file was deleted by hand (from its folder: a folder deleted whole is written
+        again)."""
         target = self.target(existing.path)
-        if not os.path.exists(target):
+        present = os.path.exists(target)
+        if not present and os.path.isdir(os.path.dirname(target)):
             self.state.add_identity(post.identity, existing.id)
             self.state.delete_entry(existing.id, self.stamp)
             return
@@ -271,11 +273,8 @@ class _Batch:
         title = unique_title(self.state, post, existing.id)
         text = _own_text(post, title, tags)
         digest = text_hash(text)
-        if digest == existing.hash:
-            self.state.add_identity(post.identity, existing.id)
-            return
-        fetched = self.state.hand_edit(existing.id)
-        if fetched == digest:  # a person's edit of an article its source has not changed since
+        fetched = self.state.hand_edit(existing.id) if digest != existing.hash else None
+        if present and digest in (existing.hash, fetched):  # fetched: a person's edit stands
             self.state.add_identity(post.identity, existing.id)
             return
         if fetched is not None:  # the source changed the article: its new text replaces the edit

@@ -112,6 +112,8 @@ def test_a_whole_folder_deleted_before_any_publish_drops_its_entries(tmp_path: P
         add_entry(config, state, "new", source="fresh")
         shutil.rmtree(config.site.feeds_dir / "fresh")
         assert reconcile(config, state, BASE_TIME).deleted == 1
+        # a folder deleted whole is not remembered as deleted, file by file
+        assert state.db.execute("SELECT COUNT(*) FROM deleted_entries").fetchone()[0] == 0
         publish(config, state)
         untouched = reconcile(config, state, BASE_TIME)
     assert (untouched.edited, untouched.deleted, untouched.problems) == (0, 0, [])

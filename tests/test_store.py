@@ -4,6 +4,7 @@ twin titles and cross-posts the batch holds."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,3 +203,18 @@ def test_an_entry_indexed_from_its_file_is_found_by_its_id(tmp_path: Path) -> No
         assert (result.new, result.updated) == (0, 0)
         assert state.db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == len(files)
     assert snapshot(feeds) == files
+
+
+def test_a_folder_deleted_whole_is_written_again(tmp_path: Path) -> None:
+    """Deleting a source's whole folder is starting over, not deleting each article: the next
+    fetch writes its files again, as they were."""
+    feeds = tmp_path / "feeds"
+    with State(tmp_path / "state.sqlite") as state:
+        with state.transaction():
+            store_posts(state, feeds, BATCHES[0], NOW)
+        files = {p: data for p, (data, _) in snapshot(feeds).items()}
+        shutil.rmtree(feeds / "blog")
+        with state.transaction():
+            store_posts(state, feeds, BATCHES[0], NOW)
+        assert state.db.execute("SELECT COUNT(*) FROM deleted_entries").fetchone()[0] == 0
+    assert {p: data for p, (data, _) in snapshot(feeds).items()} == files
