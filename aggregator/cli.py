@@ -187,11 +187,10 @@ def cmd_publish(config: Config, args: argparse.Namespace) -> int:
             pool.shutdown()
     for problem in [*hand.problems, *result.problems]:
         print(problem, file=sys.stderr)
+    indexed = f", {hand.indexed} entry files the state did not know indexed" if hand.indexed else ""
     say(
         args,
-        f"{hand.edited} entries edited and {hand.deleted} deleted by hand"
-        + (f", {hand.indexed} entry files the state did not know indexed" if hand.indexed else "")
-        + "; "
+        f"{hand.edited} entries edited and {hand.deleted} deleted by hand{indexed}; "
         f"{len(result.written)} files written, {result.unchanged} unchanged, "
         f"{len(result.removed)} removed",
     )

@@ -92,9 +92,9 @@ def reconcile(config: Config, state: State, now: float) -> ReconcileResult:
             files = {name: (size, mtime) for name, size, mtime in listings.get(folder, [])}
             gone = folder not in listings  # deleted whole: its entries may come back
             indexed = _reconcile_folder(state, feeds_dir, folder, files, gone, tz, now, result)
+            owner = owners.get(folder, folder)
             for name in sorted(files.keys() - indexed):
                 if _ENTRY_NAME.fullmatch(name):
-                    owner = owners.get(folder, folder)
                     _index(state, feeds_dir, f"{folder}/{name}", owner, files[name], tz, result)
             clean = len(result.problems) == problems
             state.save_folder_digest(folder, digests.get(folder) if clean else None)
@@ -118,8 +118,9 @@ def _reconcile_folder(
     deletion of a file is remembered, not that of the whole folder (a person starting over)."""
     known: set[str] = set()
     for entry_id, rel, digest, checked, size, mtime in state.entry_files(folder):
-        known.add(rel[len(folder) + 1 :])
-        stat = files.get(rel[len(folder) + 1 :])
+        name = rel[len(folder) + 1 :]
+        known.add(name)
+        stat = files.get(name)
         if stat is not None and checked == digest and stat == (size, mtime):
             continue
         path = feeds_dir / rel
@@ -167,9 +168,22 @@ def _index(
     link = (found.group(1) or found.group(2)) if found else ""
     written = stat[1] / 1e9
     blank = StoredEntry(
-        entry_id, source, rel, link_key(link), "", link, 0, 0, 0, "", "en", (), (), ""
+        id=entry_id,
+        source=source,
+        path=rel,
+        link_key=link_key(link),
+        title="",
+        link=link,
+        date=0,
+        updated=0,
+        first_seen=0,
+        summary="",
+        lang="en",
+        authors=(),
+        tags=(),
+        hash="",
     )
-    try:
+    try:  # the title, date, summary, lang, tags and hash: what the file says
         entry = reread(blank, text, tz, written)
     except ValueError as exc:
         result.problems.append(f"{path}: {exc}; the entry is not indexed")
