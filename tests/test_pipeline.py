@@ -3,6 +3,7 @@ incremental rewrites, a broken feed isolated, an http source, valid Atom."""
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import sqlite3
@@ -196,40 +197,39 @@ def _served(tmp_path: Path, count: int, routes: dict[int, Route]) -> Iterator[Co
         )
 
 
-def test_a_cycle_with_nothing_to_parse_loads_no_worker_machinery(tmp_path: Path) -> None:
-    """Every feed fetched again and unchanged: no worker process is made, and neither
-    multiprocessing nor the grapheme module is even imported (40 ms of such a run's start)."""
-    with _served(tmp_path, 6, {}) as config:
-        assert len(run_cycle(config, config.feeds).outcomes) == 6
-        probe = (
-            "import sys\n"
-            "from aggregator.cli import main\n"
-            f"main(['fetch', '--force', '-c', {str(config.path)!r}])\n"
-            "print(sorted({'multiprocessing', 'regex'} & set(sys.modules)))\n"
-        )
-        ran = subprocess.run(
-            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
-        )
-    assert ran.returncode == 0, ran.stderr
-    assert "6 feeds, 0 failed, 0 new, 0 updated" in ran.stderr
-    assert ran.stdout.strip().splitlines()[-1] == "[]"
-
-
-def test_a_first_cycle_with_no_entry_files_reads_none_back(tmp_path: Path) -> None:
-    """A new project's state database has no entry files to index: its first cycle notes so
-    without loading the reader of entry files (and YAML), and the next one does not look."""
-    config = make_project(tmp_path)
+def _fetch_loading(args: list[str], *modules: str) -> tuple[str, list[str]]:
+    """`aggregator fetch ARGS` run in a fresh interpreter: its stderr, and which of `modules` it
+    imported."""
     probe = (
         "import sys\n"
         "from aggregator.cli import main\n"
-        f"main(['fetch', '-c', {str(config)!r}])\n"
-        "print(sorted({'aggregator.reconcile', 'yaml'} & set(sys.modules)))\n"
+        f"main(['fetch', *{args!r}])\n"
+        f"print(sorted(set({list(modules)!r}) & set(sys.modules)))\n"
     )
     ran = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
     )
     assert ran.returncode == 0, ran.stderr
-    assert ran.stdout.strip().splitlines()[-1] == "[]"
+    return ran.stderr, ast.literal_eval(ran.stdout.strip().splitlines()[-1])
+
+
+def test_a_cycle_with_nothing_to_parse_loads_no_worker_machinery(tmp_path: Path) -> None:
+    """Every feed fetched again and unchanged: no worker process is made, and neither
+    multiprocessing nor the grapheme module is even imported (40 ms of such a run's start)."""
+    with _served(tmp_path, 6, {}) as config:
+        assert len(run_cycle(config, config.feeds).outcomes) == 6
+        stderr, loaded = _fetch_loading(
+            ["--force", "-c", str(config.path)], "multiprocessing", "regex"
+        )
+    assert "6 feeds, 0 failed, 0 new, 0 updated" in stderr
+    assert loaded == []
+
+
+def test_a_first_cycle_with_no_entry_files_reads_none_back(tmp_path: Path) -> None:
+    """A new project's state database has no entry files to index: its first cycle notes so
+    without loading the reader of entry files (and YAML)."""
+    config = make_project(tmp_path)
+    assert _fetch_loading(["-c", str(config)], "aggregator.reconcile", "yaml")[1] == []
     with State(tmp_path / "aggregator-state.sqlite") as state:
         assert state.meta(FEEDS_INDEXED) == "yes"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -121,15 +123,22 @@ def test_a_file_written_ahead_is_the_one_installed(tmp_path: Path) -> None:
     assert len(installed) == len(inodes) - 1  # the twin title changed: written here
 
 
+@contextmanager
+def older_database(path: Path, version: int, undo: str) -> Iterator[State]:
+    """A database made, taken back to schema `version` by the statement `undo`, and opened
+    again (which brings it up to date)."""
+    with State(path) as state:
+        state.db.execute(undo)
+        state.db.execute(f"PRAGMA user_version={version}")
+    with State(path) as state:
+        assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        yield state
+
+
 def test_an_older_database_gets_the_index_the_feed_of_everything_reads(tmp_path: Path) -> None:
     """The newest entries of all come from an index, not a scan and sort of every entry (65 ms
     a publish on 100,000 entries); a version 1 database gets the index when it is opened."""
-    path = tmp_path / "state.sqlite"
-    with State(path) as state:
-        state.db.execute("DROP INDEX entries_newest")
-        state.db.execute("PRAGMA user_version=1")
-    with State(path) as state:
-        assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    with older_database(tmp_path / "state.sqlite", 1, "DROP INDEX entries_newest") as state:
         statements: list[str] = []
         state.db.set_trace_callback(statements.append)
         state.newest(None, 50)
@@ -177,12 +186,7 @@ def test_an_article_whose_file_was_deleted_by_hand_is_not_written_again(tmp_path
 
 
 def test_an_older_database_gets_the_table_of_deletions(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite"
-    with State(path) as state:
-        state.db.execute("DROP TABLE deleted_entries")
-        state.db.execute("PRAGMA user_version=2")
-    with State(path) as state:
-        assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    with older_database(tmp_path / "state.sqlite", 2, "DROP TABLE deleted_entries") as state:
         assert state.known("deleted", ["g1"]) == set()
 
 
