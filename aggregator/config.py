@@ -16,16 +16,6 @@ from aggregator.errors import ConfigError
 INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FORMATS = ("atom", "rss", "json")
-FRONT_KEYS = (
-    "summary_length",
-    "comments",
-    "authorbox",
-    "pager",
-    "toc",
-    "mathjax",
-    "sidebar",
-    "widgets",
-)
 
 
 @dataclass(frozen=True)

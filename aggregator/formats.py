@@ -12,7 +12,6 @@ from aggregator.atom import FeedMeta
 from aggregator.feeditems import Item, escape_attr, escape_text, rfc3339
 
 RSS_TYPE = "application/rss+xml"
-JSON_FEED_TYPE = "application/feed+json"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 
 

@@ -14,8 +14,6 @@ if TYPE_CHECKING:
     from aggregator.publish import PublishResult
 
 LOGGER = logging.getLogger("aggregator")
-LOG_FORMATS = ("text", "json")
-LOG_LEVELS = ("debug", "info", "warning", "error")
 _FIELDS = ("event", "feed", "outcome", "new", "updated", "seconds", "reason", "written")
 
 

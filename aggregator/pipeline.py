@@ -71,10 +71,6 @@ class CycleReport:
     def skipped(self) -> list[FeedOutcome]:
         return [o for o in self.outcomes if o.skipped]
 
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failed else 0
-
 
 Progress = Callable[[FeedOutcome], None]
 

@@ -34,7 +34,6 @@ from aggregator.state import State, StoredEntry
 from aggregator.text import fold
 from aggregator.websub import ping_hub
 
-ALL_FEED = "all.xml"
 TAGS_DIR = "tags"
 EXTENSIONS = {"atom": ".xml", "rss": ".rss", "json": ".json"}
 # Part of every feed's digest: bump it when the bytes a feed is rendered to change shape.

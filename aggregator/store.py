@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -22,23 +22,17 @@ MAX_TITLE_NUMBER = 100
 
 @dataclass
 class StoreResult:
-    """What one batch of posts changed: counts, and the tags whose feeds need publishing."""
+    """How many entries one batch of posts added and changed."""
 
     new: int = 0
     updated: int = 0
-    changed_tags: set[str] = field(default_factory=set)
-
-    def merge(self, other: StoreResult) -> None:
-        self.new += other.new
-        self.updated += other.updated
-        self.changed_tags |= other.changed_tags
 
     @property
     def changed(self) -> bool:
         return bool(self.new or self.updated)
 
-    def count(self, before: StoredEntry | None, after: StoredEntry) -> None:
-        self.changed_tags |= set(after.tags) | set(before.tags if before else ())
+    def count(self, before: StoredEntry | None) -> None:
+        """One entry stored: new when there was none `before`."""
         if before:
             self.updated += 1
         else:
@@ -312,7 +306,7 @@ class _Batch:
         self.write(target, text, existing.id, digest)
         stored = replace(existing, tags=tags, updated=self.stamp, hash=digest)
         self.state.save_entry(stored, post.identity)
-        self.result.count(existing, stored)
+        self.result.count(existing)
 
     def _record(
         self,
@@ -330,4 +324,4 @@ class _Batch:
             self.state.save_source_tags(stored.id, post.source, post.tags, self.stamp)
         if post.html:
             self.html.append((stored.id, stored.hash, post.html))
-        self.result.count(before, stored)
+        self.result.count(before)
