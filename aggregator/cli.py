@@ -248,7 +248,14 @@ def cmd_add(config: Config, args: argparse.Namespace) -> int:
     from aggregator.autodiscover import discover
     from aggregator.config_edit import NewFeed, add_feeds
     from aggregator.feedlist import describe, name_from_title, unique_name, url_key
+    from aggregator.identity import usable_tag
 
+    for tag in args.tags:
+        if not usable_tag(tag):
+            raise UsageError(
+                f"{tag!r} cannot be a tag: it needs a letter or digit, and no '/', '\\' or "
+                "control character"
+            )
     found = discover(config, args.url)
     for feed in config.feeds:
         if url_key(feed.url) == url_key(found.url):
@@ -347,6 +354,8 @@ def cmd_import_opml(config: Config, args: argparse.Namespace) -> int:
     if args.verbose:
         for line in describe(result.feeds) + [f"skipped {s}" for s in result.skipped]:
             print(line, file=sys.stderr)
+    for line in result.tags_left_out:
+        print(f"tag left out: {line}", file=sys.stderr)
     say(args, f"imported {len(result.feeds)} feeds, skipped {len(result.skipped)}")
     return EXIT_OK
 

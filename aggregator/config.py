@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator import defaults
 from aggregator.errors import ConfigError
+from aggregator.identity import usable_tag
 
 INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -171,6 +172,15 @@ class _Table:
             lambda v: isinstance(v, list) and all(isinstance(x, str) and x.strip() for x in v),
             "a list of non-empty strings",
             list(default),
+        )
+        return tuple(value)
+
+    def tags(self, key: str) -> tuple[str, ...]:
+        value: list[str] = self._get(
+            key,
+            lambda v: isinstance(v, list) and all(isinstance(x, str) and usable_tag(x) for x in v),
+            "a list of tags, each with a letter or digit and no '/', '\\' or control character",
+            [],
         )
         return tuple(value)
 
@@ -373,7 +383,7 @@ def _feed(
         name=name,
         url=url,
         lang=lang,
-        tags=table.strings("tags", ()),
+        tags=table.tags("tags"),
         front=_front_matter(table, front, front.lang),
         interval=table.interval("interval", None),
         cron=table.cron("cron"),

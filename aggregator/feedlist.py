@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from aggregator.config import Config
 from aggregator.config_edit import NewFeed
-from aggregator.identity import canonical_link, slug
+from aggregator.identity import canonical_link, slug, usable_tag
 from aggregator.opml import Outline
 from aggregator.text import fold
 
@@ -44,10 +44,12 @@ def unique_name(wanted: str, taken: set[str]) -> str:
 
 @dataclass
 class Import:
-    """What an OPML import adds, and what it leaves out with the reason."""
+    """What an OPML import adds, and what it leaves out with the reason: feeds, and folder or
+    category names that cannot be tags (see usable_tag())."""
 
     feeds: list[NewFeed] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    tags_left_out: list[str] = field(default_factory=list)
 
 
 def from_outlines(config: Config, outlines: Iterable[Outline]) -> Import:
@@ -67,6 +69,9 @@ def from_outlines(config: Config, outlines: Iterable[Outline]) -> Import:
         known[key] = name
         tags = dict.fromkeys((*outline.folders, *outline.categories))
         tags.pop(name, None)
+        for tag in [t for t in tags if not usable_tag(t)]:
+            del tags[tag]
+            result.tags_left_out.append(f"{outline.xml_url}: {tag!r} cannot be a tag")
         result.feeds.append(NewFeed(name, outline.xml_url, tuple(tags), outline.language))
     return result
 

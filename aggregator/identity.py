@@ -107,6 +107,13 @@ def tag_slug(text: str) -> str:
     return _NOT_WORD.sub("-", drop_controls(text).lower()).strip("-")[:TAG_LENGTH].strip("-")
 
 
+def usable_tag(tag: str) -> bool:
+    """Whether a configured or imported tag can be a term of a Hugo site, which makes it a page
+    at `/tags/<tag>/`: one with a letter or digit, no `/` or `\\` (`..` would make that page the
+    home page, `a/b` a page of another section), no control character."""
+    return bool(tag_slug(tag)) and "/" not in tag and "\\" not in tag and drop_controls(tag) == tag
+
+
 def slug(text: str, fallback: str = "feed") -> str:
     """A lowercase `[a-z0-9-]` slug; non-Latin text keeps a short hash so it stays unique."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()

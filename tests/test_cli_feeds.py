@@ -121,6 +121,30 @@ def test_opml_round_trip_keeps_every_feed(tmp_path: Path) -> None:
     assert target.read_bytes() == before
 
 
+def test_tags_that_cannot_be_hugo_terms_are_refused_or_left_out(tmp_path: Path) -> None:
+    """`..` or `a/b` as a tag would make Hugo render its term page over another page (`..` over
+    the home page): `add --tag` refuses one before any network work, an import leaves it out."""
+    config = make_project(tmp_path, "")
+    refused = run_cli("add", "https://example.org/feed.xml", "--tag", "..", "-c", str(config))
+    assert refused.returncode == 2 and "'..' cannot be a tag" in refused.stderr
+    assert config.read_text(encoding="utf-8") == ""
+
+    opml = tmp_path / "reader.opml"
+    opml.write_text(
+        '<opml version="2.0"><body><outline text="..">'
+        '<outline text="Tech/News"><outline text="LWN" xmlUrl="https://lwn.net/headlines/rss"'
+        ' category="linux"/></outline></outline></body></opml>',
+        encoding="utf-8",
+    )
+    proc = run_cli("import-opml", str(opml), "-c", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert "'..' cannot be a tag" in proc.stderr and "'Tech/News' cannot be a tag" in proc.stderr
+    listed = json.loads(run_cli("list", "--json", "-c", str(config)).stdout)
+    assert [(f["url"], f["tags"]) for f in listed] == [
+        ("https://lwn.net/headlines/rss", ["linux"])
+    ]
+
+
 def test_import_refuses_a_broken_opml_file(tmp_path: Path) -> None:
     config = make_project(tmp_path, "")
     bad = tmp_path / "bad.opml"

@@ -33,6 +33,11 @@ GOOD_FEED = '[[feeds]]\nname = "a"\nurl = "a.xml"\n'
             "regular expression",
         ),
         ("[site\n", "(syntax)", "valid TOML"),
+        # Hugo makes each tag a page at /tags/<tag>/: `..` would be the home page
+        (GOOD_FEED + 'tags = [".."]\n', "feeds[0] (a).tags", "a letter or digit"),
+        (GOOD_FEED + 'tags = ["news/tech"]\n', "feeds[0] (a).tags", "no '/'"),
+        (GOOD_FEED + 'tags = ["a\\u0007"]\n', "feeds[0] (a).tags", "control character"),
+        (GOOD_FEED + 'tags = ["  "]\n', "feeds[0] (a).tags", "a letter or digit"),
     ],
 )
 def test_config_mistakes_are_named(tmp_path: Path, text: str, key: str, expected: str) -> None:
