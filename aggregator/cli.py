@@ -250,11 +250,11 @@ def cmd_add(config: Config, args: argparse.Namespace) -> int:
     from aggregator.feedlist import describe, name_from_title, unique_name, url_key
     from aggregator.identity import usable_tag
 
-    for tag in args.tags:
+    for tag in [args.name or "feed", *args.tags]:
         if not usable_tag(tag):
             raise UsageError(
-                f"{tag!r} cannot be a tag: it needs a letter or digit, and no '/', '\\' or "
-                "control character"
+                f"{tag!r} cannot be a name or tag: it needs a letter or digit, and no '/', '\\' "
+                "or control character"
             )
     found = discover(config, args.url)
     for feed in config.feeds:

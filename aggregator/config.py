@@ -363,6 +363,12 @@ def _feed(
     name = table.text("name", None)
     if name is None:
         raise loader.error(f"feeds[{index}].name", "a name for this feed (missing)")
+    if not usable_tag(name):
+        raise loader.error(
+            f"feeds[{index}].name",
+            "a name with a letter or digit and no '/', '\\' or control character (it is the "
+            f"entries' first category and tag), got {name!r}",
+        )
     table.prefix = f"feeds[{index}] ({name})"
     if name in names:
         raise loader.error(f"feeds[{index}].name", f"a unique name; {name!r} is used twice")

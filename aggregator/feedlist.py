@@ -23,13 +23,13 @@ def url_key(url: str) -> str:
 
 
 def name_from_title(title: str, url: str) -> str:
-    """A short name for a feed: a slug of its title when that is Latin text, else the title
-    itself (folded), else the URL's host."""
+    """A short name for a feed: the title itself (folded) when it is non-Latin text that can be
+    a tag, else a slug of it, else the URL's host."""
     title = fold(title)[:NAME_LENGTH].strip()
-    if title and title.isascii():
-        return slug(title)
-    if title:
+    if title and not title.isascii() and usable_tag(title):
         return title
+    if title:
+        return slug(title)
     host = urlsplit(url).hostname or ""
     return slug(host.removeprefix("www."), "feed")
 

@@ -126,7 +126,9 @@ def test_tags_that_cannot_be_hugo_terms_are_refused_or_left_out(tmp_path: Path) 
     the home page): `add --tag` refuses one before any network work, an import leaves it out."""
     config = make_project(tmp_path, "")
     refused = run_cli("add", "https://example.org/feed.xml", "--tag", "..", "-c", str(config))
-    assert refused.returncode == 2 and "'..' cannot be a tag" in refused.stderr
+    assert refused.returncode == 2 and "'..' cannot be a name or tag" in refused.stderr
+    named = run_cli("add", "https://example.org/feed.xml", "--name", "a/b", "-c", str(config))
+    assert named.returncode == 2 and "'a/b' cannot be a name or tag" in named.stderr
     assert config.read_text(encoding="utf-8") == ""
 
     opml = tmp_path / "reader.opml"
@@ -140,9 +142,7 @@ def test_tags_that_cannot_be_hugo_terms_are_refused_or_left_out(tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     assert "'..' cannot be a tag" in proc.stderr and "'Tech/News' cannot be a tag" in proc.stderr
     listed = json.loads(run_cli("list", "--json", "-c", str(config)).stdout)
-    assert [(f["url"], f["tags"]) for f in listed] == [
-        ("https://lwn.net/headlines/rss", ["linux"])
-    ]
+    assert [(f["url"], f["tags"]) for f in listed] == [("https://lwn.net/headlines/rss", ["linux"])]
 
 
 def test_import_refuses_a_broken_opml_file(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ GOOD_FEED = '[[feeds]]\nname = "a"\nurl = "a.xml"\n'
         (GOOD_FEED + 'tags = ["news/tech"]\n', "feeds[0] (a).tags", "no '/'"),
         (GOOD_FEED + 'tags = ["a\\u0007"]\n', "feeds[0] (a).tags", "control character"),
         (GOOD_FEED + 'tags = ["  "]\n', "feeds[0] (a).tags", "a letter or digit"),
+        ('[[feeds]]\nname = ".."\nurl = "a.xml"\n', "feeds[0].name", "first category and tag"),
     ],
 )
 def test_config_mistakes_are_named(tmp_path: Path, text: str, key: str, expected: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from aggregator.config import load_config
 from aggregator.feedlist import from_outlines, name_from_title, to_outlines
+from aggregator.identity import usable_tag
 from aggregator.opml import OpmlError, Outline, parse_opml, render_opml
 from tests.helpers import make_project
 
@@ -77,6 +78,11 @@ def test_entity_declarations_are_refused() -> None:
 )
 def test_names_from_titles(title: str, url: str, name: str) -> None:
     assert name_from_title(title, url) == name
+
+
+def test_a_title_that_cannot_be_a_tag_gives_a_slug_name() -> None:
+    name = name_from_title("新闻/科技", "https://x/")
+    assert name.startswith("feed-") and usable_tag(name)
 
 
 def test_outline_defaults_render_as_before() -> None:
