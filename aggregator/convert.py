@@ -87,16 +87,20 @@ def source_link(name: str, url: str) -> str:
 
 
 def entry_title(entry: EntryData, plain: str, link: str, fallback: str) -> str:
-    """Plain one-line title; an untitled entry is named by its first words, else its link.
-    An HTML title loses its markup; so does any title with script-like text, again when
-    decoding entities made more of it: nothing executable-looking reaches the front matter."""
+    """Plain one-line title; an untitled entry is named by its first words, else its link."""
     title = markdown.plain_text(entry.title) if entry.title_html else entry.title
+    words = truncate_words(plain, UNTITLED_LENGTH)
+    return _defused_title(title) or (words and _defused_title(words)) or link or fallback
+
+
+def _defused_title(title: str) -> str:
+    """A title with script-like text loses its markup, again when decoding entities made more
+    of it: nothing executable-looking reaches the front matter."""
     for _ in range(MAX_TITLE_UNWRAP):
         if not _SCRIPT_LIKE.search(title):
             break
         title = markdown.plain_text(title)
-    title = fold(_SCRIPT_LIKE.sub("", title))
-    return title or truncate_words(plain, UNTITLED_LENGTH) or link or fallback
+    return fold(_SCRIPT_LIKE.sub("", title))
 
 
 def entry_lang(entry: EntryData, feed: FeedData, source: FeedConfig) -> str:

@@ -286,14 +286,21 @@ ESCAPED_SCRIPT_TITLES = (
 
 
 @pytest.mark.parametrize("escaped", ESCAPED_SCRIPT_TITLES)
+@pytest.mark.parametrize("untitled", [False, True])
 def test_script_in_an_escaped_title_never_reaches_the_front_matter(
-    tmp_path: Path, escaped: str
+    tmp_path: Path, escaped: str, untitled: bool
 ) -> None:
+    """Neither from the title nor, for an untitled entry, from the words of its body that name
+    it (escaped markup there is text, which reads as markup once it is a title)."""
+    item = (
+        f"<description>{escaped}</description>"
+        if untitled
+        else f"<title>{escaped}</title><description>body</description>"
+    )
     feed = (
         '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
-        f"<link>https://e.example/</link><item><title>{escaped}</title>"
-        "<link>https://e.example/1</link><description>body</description></item>"
-        "</channel></rss>"
+        f"<link>https://e.example/</link><item>{item}"
+        "<link>https://e.example/1</link></item></channel></rss>"
     )
     (tmp_path / "f.xml").write_text(feed, encoding="utf-8")
     (tmp_path / "c.toml").write_text('[[feeds]]\nname = "t"\nurl = "f.xml"\n', encoding="utf-8")
