@@ -19,7 +19,14 @@ from aggregator.frontmatter import FrontMatter, render
 from aggregator.identity import entry_id, entry_identity, link_key, tag_slug
 from aggregator.language import normalize_lang
 from aggregator.models import EntryData, FeedData, Post
-from aggregator.text import drop_controls, fold, html_to_text, truncate, truncate_words
+from aggregator.text import (
+    drop_controls,
+    fold,
+    html_to_text,
+    summary_text,
+    truncate,
+    truncate_words,
+)
 
 EARLIEST_DATE = datetime(1970, 1, 2, tzinfo=ZoneInfo("UTC"))
 FUTURE_SLACK = timedelta(days=2)
@@ -161,7 +168,7 @@ def convert_entry(
     front = FrontMatter(
         title=title,
         date=date,
-        summary=markdown.summary_text(summary),
+        summary=summary_text(summary),
         categories=(source.name,),
         lang=lang,
         tags=tuple(dict.fromkeys(t for t in tags if t)),

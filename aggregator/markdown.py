@@ -156,7 +156,6 @@ _SCHEME_LIKE = re.compile(r"[^/?#]*:")
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?=$|[/?#])")
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f\"<>\\^`{|}]")
 _SCRIPT_URL = re.compile(r"(?<![a-z0-9])(?:java|vb|live)script:|(?<![a-z0-9])data:", re.IGNORECASE)
-_ENTITY_LIKE = re.compile(r"&(?=#?\w+;)")
 _HUGO_OPEN = re.compile(r"\{\{([<%])")
 _ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _HUGO_LITERAL = re.compile(r"\{\{([<%])/\*")
@@ -289,16 +288,6 @@ def _iframe_link(match: re.Match[str]) -> str:
 def plain_text(markup: str) -> str:
     """The visible text of untrusted HTML (script and style content dropped), on one line."""
     return html_to_text(nh3.clean(markup)) if "<" in markup or "&" in markup else fold(markup)
-
-
-def summary_text(plain: str) -> str:
-    """Plain text as Hugo's Markdown rendering of a front-matter summary shows it: `<` and
-    what would read as an entity escaped (Hugo omits raw HTML, and warns)."""
-    return (
-        _ENTITY_LIKE.sub("&amp;", plain).replace("<", "&lt;")
-        if "<" in plain or "&" in plain
-        else plain
-    )
 
 
 def leading_image(clean: str) -> str | None:

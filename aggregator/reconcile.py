@@ -21,6 +21,7 @@ from aggregator.frontmatter import read
 from aggregator.identity import ENTRY_ID_LENGTH, link_key
 from aggregator.state import FEEDS_INDEXED, State, StoredEntry
 from aggregator.store import entry_folder, text_hash
+from aggregator.text import summary_plain
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -57,6 +58,10 @@ def reread(entry: StoredEntry, text: str, tz: ZoneInfo, now: float) -> StoredEnt
     if not isinstance(date, datetime):
         raise ValueError("front matter has no date")
     stamp = (date if date.tzinfo else date.replace(tzinfo=tz)).timestamp()
+    if entry.date and _local_second(entry.date, tz) == date:
+        stamp = (
+            entry.date
+        )  # the date unchanged: the same instant (in the hour a DST change repeats)
     summary = meta.get("summary")
     langs = meta.get("lang")
     lang = langs[0] if isinstance(langs, list) and langs else langs
@@ -66,11 +71,16 @@ def reread(entry: StoredEntry, text: str, tz: ZoneInfo, now: float) -> StoredEnt
         title=title.strip(),
         date=stamp,
         updated=now,
-        summary=summary if isinstance(summary, str) else "",
+        summary=summary_plain(summary) if isinstance(summary, str) else "",
         lang=lang if isinstance(lang, str) else entry.lang,
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else entry.tags,
         hash=text_hash(text),
     )
+
+
+def _local_second(stamp: float, tz: ZoneInfo) -> datetime:
+    """A time as the front matter writes it: local, naive, whole seconds."""
+    return datetime.fromtimestamp(stamp, tz).replace(tzinfo=None, microsecond=0)
 
 
 def reconcile(config: Config, state: State, now: float) -> ReconcileResult:

@@ -1,4 +1,5 @@
-"""Plain-text helpers: strip markup, drop control characters, fold space, cut on graphemes."""
+"""Plain-text helpers: strip markup, drop control characters, fold space, cut on graphemes,
+escape a summary as the front matter shows it (and back)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff\ud800-\udfff]")
 _TAG = re.compile(r"<[^>]*>")
+_ENTITY_LIKE = re.compile(r"&(?=#?\w+;)")
+_SUMMARY_ESCAPE = re.compile(r"&lt;|&amp;(?=#?\w+;)")  # what summary_text() writes
 _BLOCK_TAG = re.compile(
     r"</?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|pre|table|tr|td|th|figure|figcaption|dd|dt|dl|"
     r"hr|section|article|header|footer|aside|details|summary)\b[^>]*>",
@@ -91,3 +94,20 @@ def _patterns() -> tuple[regex.Pattern[str], regex.Pattern[str]]:
     import regex
 
     return regex.compile(r"\X"), regex.compile(r"[\p{GCB=Other}\p{GCB=Control}\p{GCB=LF}]*")
+
+
+def summary_text(plain: str) -> str:
+    """Plain text as Hugo's Markdown rendering of a front-matter summary shows it: `<` and
+    what would read as an entity escaped (Hugo omits raw HTML, and warns)."""
+    return (
+        _ENTITY_LIKE.sub("&amp;", plain).replace("<", "&lt;")
+        if "<" in plain or "&" in plain
+        else plain
+    )
+
+
+def summary_plain(shown: str) -> str:
+    """The plain text that summary_text() was given, from what it gave (read from a file)."""
+    if "&" not in shown:
+        return shown
+    return _SUMMARY_ESCAPE.sub(lambda m: "<" if m.group() == "&lt;" else "&", shown)

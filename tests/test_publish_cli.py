@@ -271,3 +271,45 @@ def test_an_entry_file_put_back_by_hand_is_no_longer_deleted(tmp_path: Path) -> 
         assert run_cli("fetch", "--force", "-c", str(config)).returncode == 0
     assert 'title: "Wanted, revised"' in path.read_text("utf-8")
     assert set(feed_entries(tmp_path / "output" / "all.xml")) == {"Kept", "Wanted, revised"}
+
+
+def test_reading_an_entry_file_back_changes_only_what_was_edited(tmp_path: Path) -> None:
+    """A title edited by hand, or the whole state database lost: the summary the front matter
+    shows escaped is read back as the text it was, and a date in the hour that the end of DST
+    repeats stays the instant it was (the file's local time alone names two)."""
+    (tmp_path / "f.xml").write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        "<link>https://e.example/</link><item><title>Before</title>"
+        "<link>https://e.example/1</link><pubDate>Sun, 01 Nov 2026 06:30:00 GMT</pubDate>"
+        "<description>&lt;p&gt;If a &amp;lt; b and &amp;amp;amp; is text&lt;/p&gt;"
+        "</description></item></channel></rss>",
+        encoding="utf-8",
+    )
+    config = make_project(
+        tmp_path,
+        '[site]\nbase_url = "https://news.example.org/"\ntimezone = "America/New_York"\n'
+        '[[feeds]]\nname = "t"\nurl = "f.xml"\n',
+    )
+    assert run_cli("fetch", "-c", str(config)).returncode == 0
+    [path] = (tmp_path / "feeds").rglob("*.md")
+    text = path.read_text(encoding="utf-8")
+    assert 'summary: "If a &lt; b and &amp;amp; is text"' in text
+    assert 'date: "2026-11-01 01:30:00"' in text
+
+    def entry() -> tuple[str, ...]:
+        [node] = ET.parse(tmp_path / "output" / "all.xml").getroot().findall(f"{ATOM}entry")
+        return tuple(
+            node.findtext(f"{ATOM}{key}") or "" for key in ("title", "summary", "published")
+        )
+
+    shown = "If a &lt; b and &amp;amp; is text"  # the summary is type="html"
+    assert entry() == ("Before", shown, "2026-11-01T06:30:00Z")
+    path.write_text(text.replace('title: "Before"', 'title: "After"'), encoding="utf-8")
+    proc = run_cli("publish", "-c", str(config))
+    assert proc.returncode == 0 and "1 entries edited" in proc.stderr
+    assert entry() == ("After", shown, "2026-11-01T06:30:00Z")
+
+    for lost in tmp_path.glob("aggregator-state.sqlite*"):
+        lost.unlink()
+    assert run_cli("publish", "-c", str(config)).returncode == 0
+    assert entry()[:2] == ("After", shown)
