@@ -34,7 +34,6 @@ class ZlibDecoder(Decoder):
         self.wbits = wbits
         self.engine = zlib.decompressobj(wbits)
         self.started = False
-        self.produced = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         try:
@@ -42,7 +41,6 @@ class ZlibDecoder(Decoder):
                 piece = self._step(data)
                 data = self.engine.unconsumed_tail
                 if piece:
-                    self.produced = True
                     yield piece
         except zlib.error as exc:
             raise DecodeError(f"broken {self.name} encoding ({exc})") from None
@@ -64,7 +62,7 @@ class ZlibDecoder(Decoder):
             rest = self.engine.flush()
         except zlib.error as exc:
             raise DecodeError(f"broken {self.name} encoding ({exc})") from None
-        if not (rest or self.produced or self.engine.eof):
+        if self.started and not self.engine.eof:  # cut short: its end (and checksum) missing
             raise DecodeError(f"broken {self.name} encoding (truncated)")
         if rest:
             yield rest
@@ -73,8 +71,10 @@ class ZlibDecoder(Decoder):
 class BrotliDecoder(Decoder):
     def __init__(self) -> None:
         self.engine = brotli.Decompressor()
+        self.started = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        self.started = self.started or bool(data)
         try:
             piece = self.engine.process(data, output_buffer_limit=PIECE)
             while piece:
@@ -84,6 +84,11 @@ class BrotliDecoder(Decoder):
                 piece = self.engine.process(b"", output_buffer_limit=PIECE)
         except brotli.error as exc:
             raise DecodeError(f"broken br encoding ({exc})") from None
+
+    def flush(self) -> Iterator[bytes]:
+        if self.started and not self.engine.is_finished():
+            raise DecodeError("broken br encoding (truncated)")
+        yield from ()
 
 
 def decoder_for(content_encoding: str) -> Decoder:

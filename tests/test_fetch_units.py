@@ -180,3 +180,18 @@ def test_bad_encodings_are_errors() -> None:
     with pytest.raises(DecodeError, match="broken br encoding"):
         decode_all("br", b"\xff" * 64)
     assert decode_all("identity", b"plain") == (5, 5)
+
+
+@pytest.mark.parametrize("cut", [1, 8, 100])
+def test_a_compressed_body_cut_short_is_an_error_not_a_shorter_feed(cut: int) -> None:
+    """A body that stops before its stream ends (the gzip checksum, the last brotli block) is
+    a partial feed: taking it would store entries cut off mid-text."""
+    text = b"<rss>" + b"".join(b"<item>%d</item>" % i for i in range(2000)) + b"</rss>"
+    for encoding, whole in [
+        ("gzip", zlib.compress(text, wbits=31)),
+        ("deflate", zlib.compress(text)),
+        ("br", brotli.compress(text)),
+    ]:
+        assert decode_all(encoding, whole) == (len(text), len(text)), encoding
+        with pytest.raises(DecodeError, match=rf"broken {encoding} encoding \(truncated\)"):
+            decode_all(encoding, whole[:-cut])
