@@ -31,6 +31,7 @@ PERMANENT = frozenset({301, 308})
 # the connection failed under a request before its response: worth sending it once more
 CONNECTION_LOST = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 RATE_LIMITED = frozenset({429, 503})
+MAX_VALIDATOR = 1024  # characters of an ETag or Last-Modified value worth keeping
 ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\]\s*")
 
 
@@ -70,15 +71,23 @@ def read_local(feed: FeedConfig, settings: FetchConfig) -> Fetched:
     return Fetched(feed=feed.name, body=body, url=str(feed.local_path))
 
 
+def validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified value that can be sent back: printable ASCII of a sane length
+    (another one, sent as it came, would fail every later request of the feed)."""
+    if value and len(value) <= MAX_VALIDATOR and value.isascii() and value.isprintable():
+        return value
+    return None
+
+
 async def fetch_one(
     client: httpx.AsyncClient, feed: FeedConfig, settings: FetchConfig, state: FeedState
 ) -> Fetched:
     """One feed over HTTP within `settings.timeout` in all, redirects included."""
     headers: dict[str, str] = {}
-    if state.etag:
-        headers["If-None-Match"] = state.etag
-    if state.last_modified:
-        headers["If-Modified-Since"] = state.last_modified
+    if etag := validator(state.etag):
+        headers["If-None-Match"] = etag
+    if last_modified := validator(state.last_modified):
+        headers["If-Modified-Since"] = last_modified
     url = request_url(feed.url, state)
     try:
         async with asyncio.timeout(settings.timeout):
@@ -161,12 +170,14 @@ async def _answer(
         headers.get("cache-control"), headers.get("expires"), headers.get("date"), now
     )
     if status == 304:
+        if not (validator(state.etag) or validator(state.last_modified)):
+            raise FetchError(name, "HTTP 304 Not Modified to a request that was not conditional")
         return Fetched(
             feed=name,
             not_modified=True,
             url=str(response.url),
-            etag=headers.get("etag") or state.etag,
-            last_modified=headers.get("last-modified") or state.last_modified,
+            etag=validator(headers.get("etag")) or state.etag,
+            last_modified=validator(headers.get("last-modified")) or state.last_modified,
             moved_to=moved_to,
             fresh_for=fresh,
         )
@@ -183,8 +194,8 @@ async def _answer(
         body=await _read_body(response, name, settings.max_bytes),
         url=str(response.url),
         content_type=headers.get("content-type", ""),
-        etag=headers.get("etag"),
-        last_modified=headers.get("last-modified"),
+        etag=validator(headers.get("etag")),
+        last_modified=validator(headers.get("last-modified")),
         moved_to=moved_to,
         fresh_for=fresh,
     )

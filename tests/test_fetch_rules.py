@@ -152,6 +152,30 @@ def test_retry_after_holds_across_runs_unless_forced(tmp_path: Path) -> None:
     assert entries(tmp_path, "fine")
 
 
+def test_validators_a_server_gets_wrong_never_stop_a_feed(tmp_path: Path) -> None:
+    """A 304 to a request that was not conditional is a failure, not "unchanged" (else the feed
+    would stay empty for good); an ETag or Last-Modified that is not printable ASCII is not kept
+    (sent back, it would fail every later request of the feed)."""
+    closing = threading.Event()
+    routes = {
+        "/lazy.xml": status(304, [("ETag", '"x"')]),
+        "/odd.xml": serve_bytes(good("odd"), etag='"café"', last_modified="lundi 2 novembre é"),
+    }
+    with hostile_server(routes, closing) as (base, log):
+        config = make_project(
+            tmp_path, fetch_config(base, {"lazy": "/lazy.xml", "odd": "/odd.xml"})
+        )
+        first = cycle(config)
+        assert first["lazy"].reason == "HTTP 304 Not Modified to a request that was not conditional"
+        assert stored(tmp_path, "lazy").etag is None
+        assert first["odd"].ok and len(entries(tmp_path, "odd")) == 2
+        assert (stored(tmp_path, "odd").etag, stored(tmp_path, "odd").last_modified) == (None, None)
+        again = cycle(config, force=True)
+        assert again["odd"].ok, again["odd"].reason
+        assert log.count("/odd.xml") == 2
+        assert "If-None-Match" not in log.last("/odd.xml").headers
+
+
 def test_failures_back_off_with_jitter_and_reset_on_success(tmp_path: Path) -> None:
     closing = threading.Event()
     flaky = Switch(status(500))
