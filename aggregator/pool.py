@@ -1,10 +1,14 @@
 """The worker processes a cycle shares its CPU work with (parsing and converting feeds, then
 building feeds to publish): a fork server that preloaded the modules, so workers start fast and
-are safe to start from the daemon's threads; none starts before the first job."""
+are safe to start from the daemon's threads; none starts before the first job, and each ends
+as soon as the process that made it is gone, however that ended."""
 
 from __future__ import annotations
 
 import os
+import select
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Future
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -35,7 +39,9 @@ class Pool:
 
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["aggregator.workers", "aggregator.publish"])
-            self._executor = ProcessPoolExecutor(self.size, mp_context=context)
+            self._executor = ProcessPoolExecutor(
+                self.size, mp_context=context, initializer=end_with, initargs=(os.getpid(),)
+            )
         return self._executor
 
     def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T] | None:
@@ -50,6 +56,36 @@ class Pool:
         """Stop the workers once their jobs are done (jobs not started are dropped)."""
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def end_with(parent: int) -> None:
+    """Have this worker end as soon as process `parent` has: one killed (SIGKILL, out of
+    memory) cannot stop its workers, which would live on, holding pipes no one reads, and
+    write temp files after the next run looked for a killed run's leftovers."""
+    threading.Thread(target=_watch, args=(parent,), name="end-with-parent", daemon=True).start()
+
+
+def _watch(parent: int) -> None:
+    try:
+        handle = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd (not Linux, or before 5.3): ask every second
+        while _alive(parent):
+            time.sleep(1)
+        os._exit(1)
+    select.select([handle], [], [])  # readable once the process has ended
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # there, someone else's
+        pass
+    return True
 
 
 def worker_pool(jobs: int) -> Pool | None:

@@ -1,15 +1,22 @@
 """The worker pool: one worker more than the cores, none for a few jobs; its answer to a worker
 that dies: no job is handed to a broken pool, and a job whose worker died reads as not done,
-while a job's own error still reaches the caller."""
+while a job's own error still reaches the caller; workers end when their maker is killed."""
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from aggregator import defaults
 from aggregator.pool import finished, worker_pool
+from tests.helpers import make_project, serve_bytes, start_cli
+from tests.hostile import hang, hostile_server
+from tests.test_fetch import entries, fetch_config, good
 
 
 def test_one_worker_more_than_the_cores_and_none_for_a_few_jobs(
@@ -37,3 +44,57 @@ def test_a_dead_worker_reads_as_not_done_and_a_job_error_still_raises() -> None:
         assert finished(None) is None
     finally:
         pool.shutdown()
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:  # ended meanwhile
+                continue
+            found.update(children)
+            todo += children
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie waiting to be reaped has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_workers_end_when_the_fetch_that_made_them_is_killed(tmp_path: Path) -> None:
+    """A fetch killed with SIGKILL (a cron timeout, the OOM killer) cannot stop its worker
+    processes: they end by themselves, instead of living on and writing temp files later."""
+    closing = threading.Event()
+    feeds = {f"f{n}": f"/{n}.xml" for n in range(defaults.PARALLEL_MIN_FEEDS)}
+    routes = {path: serve_bytes(good(name)) for name, path in feeds.items()}
+    routes["/stuck.xml"] = hang(closing)
+    with hostile_server(routes, closing) as (base, _):
+        config = make_project(tmp_path, fetch_config(base, {**feeds, "stuck": "/stuck.xml"}))
+        fetch = start_cli("fetch", "-c", str(config), log=tmp_path / "fetch.log")
+        try:
+            deadline = time.monotonic() + 60
+            while len(tree := _descendants(fetch.pid)) < 2:  # the fork server and a worker
+                assert time.monotonic() < deadline and fetch.poll() is None, "no workers"
+                time.sleep(0.05)
+            while not entries(tmp_path, "f0"):  # a worker has been busy
+                assert time.monotonic() < deadline and fetch.poll() is None, "nothing stored"
+                time.sleep(0.05)
+            tree = _descendants(fetch.pid)
+            fetch.send_signal(signal.SIGKILL)
+            fetch.wait()
+            deadline = time.monotonic() + 10
+            while [pid for pid in tree if _running(pid)] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert [pid for pid in tree if _running(pid)] == []
+        finally:
+            fetch.kill()
+            closing.set()
