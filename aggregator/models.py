@@ -50,6 +50,7 @@ class FeedData:
     language: str | None
     entries: tuple[EntryData, ...]
     ttl_minutes: int | None = None
+    cut_off: bool = False  # the document ended before it was complete (only whole entries kept)
 
 
 @dataclass(frozen=True)

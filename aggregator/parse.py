@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import calendar
 import io
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
+from xml.sax import SAXParseException
 
 import feedparser
 
@@ -17,6 +19,9 @@ from aggregator.models import EntryData, FeedData
 from aggregator.plainrss import read_plain_rss
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+# what expat says of a document that stops in a token or before its root element is closed
+_CUT_OFF = ("no element found", "unclosed token")
+_ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:item|entry)\s*>")
 
 
 def parse_feed(
@@ -37,17 +42,23 @@ def parse_feed(
     except UnsafeDocument as refused:
         raise ParseError(str(refused)) from None
     plain = read_plain_rss(document, content_type) if plain_rss else None
-    feed, entries = plain if plain is not None else _feedparser(document, content_type, body)
+    feed, entries, cut_off = (
+        (*plain, False) if plain is not None else _feedparser(document, content_type, body)
+    )
     return FeedData(
         title=_text(feed.get("title")),
         link=feed.get("link") or None,
         language=feed.get("language") or None,
         entries=tuple(_entry(e, feed) for e in entries),
         ttl_minutes=_int(feed.get("ttl")),
+        cut_off=cut_off,
     )
 
 
-def _feedparser(document: bytes, content_type: str, body: bytes) -> tuple[Any, Any]:
+def _feedparser(document: bytes, content_type: str, body: bytes) -> tuple[Any, Any, bool]:
+    """(feed, entries, whether the document was cut off): of a cut-off document (a connection
+    that broke, a server that ran out of something) only the entries it closes are kept, so
+    an entry cut in the middle never replaces the whole one stored before."""
     headers = {"content-type": content_type} if content_type else {}
     # feedparser opens a bytes argument that names a file: give it a stream instead
     parsed = feedparser.parse(
@@ -63,9 +74,23 @@ def _feedparser(document: bytes, content_type: str, body: bytes) -> tuple[Any, A
             exc = parsed.get("bozo_exception")
             raise ParseError(f"not a feed ({_describe(exc, body)})")
         raise ParseError("not a feed")
+    exc = parsed.get("bozo_exception")
+    cut_off = isinstance(exc, SAXParseException) and exc.getMessage() in _CUT_OFF
+    if cut_off:
+        entries = entries[: _entries_closed(document, parsed.get("encoding"))]
     if not entries:
-        raise ParseError("feed has no entries")
-    return feed, entries
+        raise ParseError(
+            "the document ends before its first entry does" if cut_off else "feed has no entries"
+        )
+    return feed, entries, cut_off
+
+
+def _entries_closed(document: bytes, encoding: str | None) -> int:
+    try:
+        text = document.decode(encoding or "utf-8", "replace")
+    except LookupError:
+        text = document.decode("utf-8", "replace")
+    return len(_ENTRY_END.findall(text))
 
 
 def _describe(exc: Any, body: bytes) -> str:

@@ -35,13 +35,14 @@ if TYPE_CHECKING:  # parsing and converting load only in a cycle where a feed ch
 # any other value (a cycle still running, killed, or stopped) has the next cycle look for them
 TEMPS_KEY = "entry_temps"
 CLEAN = "clean"
+CUT_OFF_NOTICE = "the document was cut off before its end: only its whole entries were read"
 
 
 @dataclass(frozen=True)
 class FeedOutcome:
     """How one feed fared in a cycle: `reason` is set when it failed, `skipped` when it was not
-    due (until when, and why), `notice` for news the operator should act on (a moved feed);
-    `seconds`: its fetch (once it had a connection slot) and its storing."""
+    due (until when, and why), `notice` for news the operator should act on (a moved feed, a
+    document cut off); `seconds`: its fetch (once it had a connection slot) and its storing."""
 
     name: str
     reason: str | None = None
@@ -407,6 +408,8 @@ def _settle(
     from aggregator.workers import settle_dates
 
     feed = prepared.feed
+    if feed.cut_off:  # no validators kept: the next fetch reads it whole, not a 304
+        result = replace(result, etag=None, last_modified=None)
     try:
         posts = settle_dates(prepared, source, config.site.timezone, state)
         success = health.succeeded(previous, result, clock, feed.ttl_minutes, polled)
@@ -417,11 +420,12 @@ def _settle(
             )
     finally:
         discard(prepared.temps.values())  # those the store did not install
+    notices = [health.moved_notice(success), CUT_OFF_NOTICE if feed.cut_off else None]
     return FeedOutcome(
         source.name,
         new=stored.new,
         updated=stored.updated,
-        notice=health.moved_notice(success),
+        notice="; ".join(n for n in notices if n) or None,
     )
 
 

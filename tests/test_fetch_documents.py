@@ -100,3 +100,48 @@ def test_wrong_encodings_and_broken_markup_are_salvaged() -> None:
     broken = parse_feed(ILLFORMED)
     assert broken.entries[0].title == "Salvaged & saved"
     assert "readable" in broken.entries[0].content_html
+
+
+CUT_RSS = (
+    '<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel><title>t</title>'
+    + "".join(
+        f"<item><guid>{n}</guid><title>Title {n} é</title><link>https://e.example/{n}</link>"
+        f"<description>&lt;p&gt;Text of {n}, long enough to be cut&lt;/p&gt;</description></item>"
+        for n in range(3)
+    )
+    + "</channel></rss>"
+)
+CUT_ATOM = (
+    '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:t</id>'
+    "<updated>2026-11-02T10:00:00Z</updated>"
+    + "".join(
+        f"<entry><id>urn:{n}</id><title>Title {n}</title><updated>2026-11-02T10:00:00Z</updated>"
+        f'<content type="html">&lt;p&gt;Text of {n}&lt;/p&gt;</content></entry>'
+        for n in range(3)
+    )
+    + "</feed>"
+)
+
+
+@pytest.mark.parametrize(
+    ("document", "encoding"),
+    [(CUT_RSS, "utf-8"), (CUT_RSS, "utf-16"), (CUT_ATOM, "utf-8")],
+)
+def test_a_document_cut_off_keeps_only_its_whole_entries(document: str, encoding: str) -> None:
+    """Wherever a body stops short (a broken connection with no length to tell), the entries
+    read from it are whole, as read from the full document: never one cut in the middle."""
+    whole = document.format(encoding=encoding).encode(encoding)
+    full = parse_feed(whole)
+    assert len(full.entries) == 3 and not full.cut_off
+    step = 4 if encoding == "utf-16" else 2
+    for end in range(len(whole) - step, len(whole) // 2, -step):
+        try:
+            cut = parse_feed(whole[:end])
+        except ParseError as error:
+            assert str(error) == "the document ends before its first entry does", end
+            continue
+        assert cut.cut_off, end
+        assert cut.entries == full.entries[: len(cut.entries)], end
+    closing = "</channel></rss>" if "<rss" in document else "</feed>"
+    unclosed = parse_feed(whole[: len(whole) - len(closing) * (2 if encoding == "utf-16" else 1)])
+    assert unclosed.cut_off and unclosed.entries == full.entries

@@ -20,7 +20,7 @@ from aggregator.config import FeedConfig, FetchConfig, FrontMatterDefaults, load
 from aggregator.fetch import FetchError, default_user_agent, fetch_one
 from aggregator.models import Fetched
 from aggregator.netguard import IPAddress, make_transport
-from aggregator.pipeline import FeedOutcome, run_cycle
+from aggregator.pipeline import CUT_OFF_NOTICE, FeedOutcome, run_cycle
 from aggregator.state import FeedState, State
 from tests.helpers import make_project, serve_bytes
 from tests.hostile import Log, Switch, compressed, hostile_server, redirect, slow, status
@@ -174,6 +174,30 @@ def test_validators_a_server_gets_wrong_never_stop_a_feed(tmp_path: Path) -> Non
         assert again["odd"].ok, again["odd"].reason
         assert log.count("/odd.xml") == 2
         assert "If-None-Match" not in log.last("/odd.xml").headers
+
+
+def test_a_body_cut_off_never_replaces_a_whole_entry(tmp_path: Path) -> None:
+    """A body that stops inside its last entry (and says nothing of it in its headers): the
+    whole entries are read, the one cut is left as stored before, the operator is told, and
+    no validator is kept, so the next fetch reads the whole body again."""
+    closing = threading.Event()
+    whole = good("cut")
+    feed = Switch(serve_bytes(whole, etag='"1"'))
+    with hostile_server({"/cut.xml": feed}, closing) as (base, log):
+        config = make_project(tmp_path, fetch_config(base, {"cut": "/cut.xml"}))
+        assert cycle(config)["cut"].new == 2
+        before = {path: path.read_bytes() for path in entries(tmp_path, "cut")}
+        changed = whole.replace(b"cut second", b"cut second, changed")
+        feed.current = serve_bytes(changed[: changed.rindex(b"second, changed") + 6], etag='"2"')
+        second = cycle(config, force=True)
+        assert second["cut"].ok and (second["cut"].new, second["cut"].updated) == (0, 0)
+        assert second["cut"].notice == CUT_OFF_NOTICE
+        assert {path: path.read_bytes() for path in entries(tmp_path, "cut")} == before
+        assert stored(tmp_path, "cut").etag is None
+        feed.current = serve_bytes(changed, etag='"3"')
+        third = cycle(config, force=True)
+        assert "If-None-Match" not in log.last("/cut.xml").headers
+        assert third["cut"].updated == 1 and third["cut"].notice is None
 
 
 def test_failures_back_off_with_jitter_and_reset_on_success(tmp_path: Path) -> None:
