@@ -6,17 +6,23 @@ read."""
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import os
 import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
 
 from aggregator.config import Config
+from aggregator.feeditems import urn
 from aggregator.frontmatter import read
 from aggregator.identity import ENTRY_ID_LENGTH, link_key
 from aggregator.state import FEEDS_INDEXED, State, StoredEntry
@@ -24,6 +30,7 @@ from aggregator.store import entry_folder, text_hash
 from aggregator.text import summary_plain
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+_ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 @dataclass
@@ -96,6 +103,11 @@ def reconcile(config: Config, state: State, now: float) -> ReconcileResult:
     known = state.folder_digests()
     changed = {f for f, d in digests.items() if known.get(f) != d}
     changed |= (state.entry_folders() | known.keys()) - digests.keys()
+
+    @cache
+    def published() -> dict[str, int]:  # read only when a file is indexed again
+        return _published_updates(config.site.output_dir)
+
     with state.transaction():
         for folder in sorted(changed):
             problems = len(result.problems)
@@ -105,7 +117,8 @@ def reconcile(config: Config, state: State, now: float) -> ReconcileResult:
             owner = owners.get(folder, folder)
             for name in sorted(files.keys() - indexed):
                 if _ENTRY_NAME.fullmatch(name):
-                    _index(state, feeds_dir, f"{folder}/{name}", owner, files[name], tz, result)
+                    rel = f"{folder}/{name}"
+                    _index(state, feeds_dir, rel, owner, files[name], tz, published, result)
             clean = len(result.problems) == problems
             state.save_folder_digest(folder, digests.get(folder) if clean else None)
         if result.deleted:
@@ -158,11 +171,13 @@ def _index(
     source: str,
     stat: tuple[int, int],
     tz: ZoneInfo,
+    published: Callable[[], dict[str, int]],
     result: ReconcileResult,
 ) -> None:
     """Index an entry file the state does not know, as its front matter and source link say
-    (last updated and first seen when its date says, as the store indexes a new entry); a file
-    put back after it was deleted by hand makes its article no longer deleted."""
+    (first seen when its date says, as the store indexes a new entry; last updated then too,
+    unless the published feeds say it changed later); a file put back after it was deleted by
+    hand makes its article no longer deleted."""
     path = feeds_dir / rel
     entry_id = rel.rsplit("/", 1)[1][: -len(".md")]
     other = state.entry(entry_id)
@@ -198,12 +213,36 @@ def _index(
     except ValueError as exc:
         result.problems.append(f"{path}: {exc}; the entry is not indexed")
         return
-    entry = replace(entry, updated=entry.date, first_seen=min(entry.date, written))
+    changed = published().get(urn("entry", entry_id), 0)
+    updated = changed if changed > entry.date else entry.date
+    entry = replace(entry, updated=updated, first_seen=min(entry.date, written))
     state.save_entry(entry, f"file\0{rel}")
     state.forget_deleted_entry(entry.id)
     state.save_source_tags(entry.id, source, entry.tags, written)
     state.save_entry_files([(entry.id, entry.hash, *stat)])
     result.indexed += 1
+
+
+def _published_updates(output_dir: Path) -> dict[str, int]:
+    """The `updated` second of each entry in the published Atom feeds, by Atom id: what an entry
+    indexed again was last published with (the time it last changed, when not its date)."""
+    found: dict[str, int] = {}
+    for path in sorted(output_dir.rglob("*.xml")):
+        try:
+            for _, node in ET.iterparse(path):
+                if node.tag != f"{_ATOM}entry":
+                    continue
+                key, text = node.findtext(f"{_ATOM}id"), node.findtext(f"{_ATOM}updated") or ""
+                node.clear()
+                try:
+                    second = calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
+                except ValueError:
+                    continue
+                if key:
+                    found[key] = max(found.get(key, 0), second)
+        except (OSError, ET.ParseError):
+            continue
+    return found
 
 
 def _folders(feeds_dir: Path) -> list[tuple[str, Path]]:

@@ -226,15 +226,18 @@ def test_an_entry_deleted_by_hand_stays_deleted_until_undeleted(tmp_path: Path) 
 def test_a_lost_state_database_is_rebuilt_from_the_entry_files(tmp_path: Path) -> None:
     """The entry files are the content of record: with the database gone, the next fetch
     indexes them again before storing anything, so an article its source no longer lists
-    stays in the feeds, no file is written again, and every entry keeps its id and date."""
+    stays in the feeds, no file is written again, and every entry keeps its id, its date and
+    its updated time (one that changed after its date: as the published feeds said)."""
     bodies = {"v": rss("Remote", [("a", "Old"), ("b", "Kept"), ("c", "Newer")])}
     with remote_project(tmp_path, bodies) as config:
         assert run_cli("fetch", "-c", str(config)).returncode == 0
-        bodies["v"] = rss("Remote", [("b", "Kept"), ("c", "Newer")])
+        first = feed_entries(tmp_path / "output" / "all.xml")
+        bodies["v"] = rss("Remote", [("b", "Kept, revised"), ("c", "Newer")])
         assert run_cli("fetch", "-c", str(config), "--force").returncode == 0
         files = snapshot(tmp_path / "feeds")
         published = feed_entries(tmp_path / "output" / "all.xml")
-        assert set(published) == {"Old", "Kept", "Newer"}
+        assert set(published) == {"Old", "Kept, revised", "Newer"}
+        assert published["Kept, revised"][1] > first["Kept"][1]
         for lost in tmp_path.glob("aggregator-state.sqlite*"):
             lost.unlink()
         notes = tmp_path / "feeds" / "remote" / "notes.md"  # not named as entries are
