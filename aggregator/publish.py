@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 import unicodedata
@@ -42,6 +43,7 @@ PUBLISH_KEY = "publish_key"  # meta row: the site settings and sources of the la
 LANGS_KEY = "language_tags"  # meta row: language tags known to be registered, or not
 HTML_BATCH = 500
 _CLEAN_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_HASH_ENDING = re.compile(r"-[0-9a-f]{8}$")  # how tag_slug() ends the stems it adds a hash to
 _SLUG_LENGTH = 60
 
 
@@ -58,9 +60,10 @@ class PublishResult:
 
 
 def tag_slug(tag: str) -> str:
-    """The file name stem of a tag's feeds: the tag itself when it is already a clean slug,
-    else an ASCII slug plus a hash of the tag, so that two tags never share a file."""
-    if len(tag) <= _SLUG_LENGTH and _CLEAN_SLUG.fullmatch(tag):
+    """The file name stem of a tag's feeds: the tag itself when it is already a clean slug
+    that does not end as a hashed stem does, else an ASCII slug plus a hash of the tag, so
+    that two tags never share a file (`c-f1deb75f` as a tag would otherwise be `C++`'s)."""
+    if len(tag) <= _SLUG_LENGTH and _CLEAN_SLUG.fullmatch(tag) and not _HASH_ENDING.search(tag):
         return tag
     ascii_text = unicodedata.normalize("NFKD", tag).encode("ascii", "ignore").decode()
     cleaned = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:_SLUG_LENGTH].strip("-")
@@ -232,7 +235,10 @@ class _Publisher:
                 jobs.append(_Job(tag, tuple(stale), digest))
         self._build_all(jobs, pool)
         self._save_html()
-        self._remove(set(previous) - current)
+        gone = set(previous) - current
+        if check_all:  # also feeds a lost database no longer knows it published
+            gone |= self._feed_files() - current
+        self._remove(gone)
         if check_all or dirty or not all((self.output / n).exists() for n in (INDEX, OPML)):
             self._discovery(listings)
         else:
@@ -388,6 +394,21 @@ class _Publisher:
             with self.state.transaction():
                 self.state.save_html(self.new_html)
             self.new_html = []
+
+    def _feed_files(self) -> set[str]:
+        """The feed files in output/, as paths relative to it, whether recorded or not."""
+        ends = tuple(EXTENSIONS.values())
+        found = {f"all{end}" for end in ends if (self.output / f"all{end}").is_file()}
+        try:
+            with os.scandir(self.output / TAGS_DIR) as listing:
+                found.update(
+                    f"{TAGS_DIR}/{item.name}"
+                    for item in listing
+                    if item.name.endswith(ends) and not item.name.startswith(".") and item.is_file()
+                )
+        except OSError:
+            pass
+        return found
 
     def _remove(self, gone: set[str]) -> None:
         """Feeds published before whose tag (or format) is no longer there."""

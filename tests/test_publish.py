@@ -112,6 +112,8 @@ def test_hostile_entries_publish_clean_feeds_in_every_format(tmp_path: Path) -> 
     tags = {p.name for p in (config.site.output_dir / "tags").glob("*.xml")}
     assert {"src.xml", "zh.xml", "c.xml", f"{tag_slug('C++')}.xml"} <= tags
     assert tag_slug("C++") != "c" and tag_slug("Tech News").startswith("tech-news-")
+    for tag in ("C++", "科技"):  # a tag spelled as another's hashed stem gets a file of its own
+        assert tag_slug(tag_slug(tag)) != tag_slug(tag)
 
 
 def test_feed_metadata_and_newest_entries_first(tmp_path: Path) -> None:
@@ -236,6 +238,25 @@ def test_feeds_of_vanished_tags_and_formats_are_removed(tmp_path: Path) -> None:
         publish(atom_only, state)
     assert sorted(p.name for p in output.rglob("*.json")) == []
     assert (output / "tags" / "keep.xml").exists()
+
+
+def test_feeds_a_lost_database_forgot_are_removed_once_their_tag_is_gone(tmp_path: Path) -> None:
+    """The database records what was published; with it lost, the first publish also looks at
+    the feed files themselves, so a tag whose entries went with it leaves no feed behind."""
+    config = project(tmp_path, BASE, 'formats = ["atom", "rss"]\n')
+    output = config.site.output_dir
+    with State(config.state_path) as state:
+        add_entry(config, state, "keep", source="keep")
+        add_entry(config, state, "solo", source="keep", tags=("solo",))
+        publish(config, state)
+    assert (output / "tags" / "solo.rss").exists()
+    for lost in tmp_path.glob("*.sqlite*"):
+        lost.unlink()
+    with State(config.state_path) as state:
+        add_entry(config, state, "keep", source="keep")
+        result = publish(config, state)
+    assert sorted(p.name for p in (output / "tags").iterdir()) == ["keep.rss", "keep.xml"]
+    assert {p.name for p in result.removed} == {"solo.xml", "solo.rss"}
 
 
 def test_discovery_lists_every_feed(tmp_path: Path) -> None:
