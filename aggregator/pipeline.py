@@ -131,7 +131,7 @@ def run_cycle(
                 return report
             settling.finish()
             report.published = publish(config, state, pool=preparing.pool)
-        if not preparing.unsure:
+        if not preparing.unsure and not (stop and stop.is_set()):
             with state.transaction():
                 state.set_meta(TEMPS_KEY, CLEAN)
     return report
@@ -418,6 +418,12 @@ def _settle(
             state.save_feed(
                 replace(success, body_hash=digest, title=feed.title or None, site_url=feed.link)
             )
+    except OSError as exc:  # a full disk, a folder that cannot be written: this feed's alone
+        reason = f"cannot store its entries: {exc.strerror or exc}" + (
+            f" ({exc.filename})" if exc.filename else ""
+        )
+        _save(state, health.failed(previous, reason, clock, polled=polled))
+        return FeedOutcome(source.name, reason=reason)
     finally:
         discard(prepared.temps.values())  # those the store did not install
     notices = [health.moved_notice(success), CUT_OFF_NOTICE if feed.cut_off else None]

@@ -115,6 +115,38 @@ def test_broken_feed_is_named_and_others_still_land(tmp_path: Path) -> None:
     assert len(list((tmp_path / "feeds").rglob("*.md"))) == 7
 
 
+def test_a_feed_whose_entries_cannot_be_written_fails_alone(tmp_path: Path) -> None:
+    """A folder that cannot be written (here a file in its place; a full disk is the same
+    error) fails its feed, named with the reason and the path; the others are stored and
+    published."""
+    config = make_project(tmp_path)
+    blocked = tmp_path / "feeds" / "tech-wire"
+    blocked.parent.mkdir()
+    blocked.write_text("not a folder", encoding="utf-8")
+    proc = run_cli("fetch", "-c", str(config))
+    assert proc.returncode == 1
+    [line] = [line for line in proc.stderr.splitlines() if line.startswith("tech-wire: ")]
+    assert "cannot store its entries: File exists" in line and str(blocked) in line
+    stored = {p.parent.name for p in (tmp_path / "feeds").rglob("*.md")}
+    assert stored == {"keji", "science-notes"}
+    published = (tmp_path / "output" / "all.xml").read_text(encoding="utf-8")
+    assert published.count("</entry>") == len(list((tmp_path / "feeds").rglob("*.md")))
+    blocked.unlink()
+    assert run_cli("fetch", "--force", "-c", str(config)).returncode == 0
+    assert list(blocked.glob("*.md"))
+
+
+def test_a_cycle_stopped_while_storing_leaves_the_mark_to_look_for_temps(tmp_path: Path) -> None:
+    """Stopped after its first feed is stored, a cycle leaves the others' temp files for the
+    next one to remove: it must not mark itself clean."""
+    config = load_config(make_project(tmp_path))
+    stop = threading.Event()
+    report = run_cycle(config, config.feeds, progress=lambda outcome: stop.set(), stop=stop)
+    assert len([o for o in report.outcomes if o.new]) < len(config.feeds)
+    with State(config.state_path) as state:
+        assert state.meta(TEMPS_KEY) != CLEAN
+
+
 def test_http_source_and_named_fetch(tmp_path: Path) -> None:
     feed = (
         b'<?xml version="1.0"?><rss version="2.0"><channel><title>Remote</title>'
