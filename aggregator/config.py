@@ -199,10 +199,10 @@ class _Table:
     def cron(self, key: str) -> str | None:
         value = self.text(key, None)
         if value is not None:
-            from apscheduler.triggers.cron import CronTrigger
+            from aggregator.schedule import make_trigger  # the daemon's own reading of it
 
             try:
-                CronTrigger.from_crontab(value)
+                make_trigger("cron", value, 0)
             except ValueError as exc:
                 raise self.loader.error(
                     f"{self.prefix}.{key}", f"expected a 5-field crontab expression ({exc})"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import partial
 
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -28,8 +29,9 @@ def feed_schedule(feed: FeedConfig, config: Config) -> tuple[str, str]:
 
 
 def crontab_days(field: str) -> str:
-    """A crontab day-of-week field (0 or 7 = Sunday) as APScheduler 3 day names, which would
-    otherwise read 0 as Monday."""
+    """A crontab day-of-week field (0 or 7 = Sunday; a range may wrap, `sat-sun`) as
+    APScheduler 3 day names, which would otherwise read 0 as Monday; ValueError when it names
+    no day."""
     if field == "*":
         return field
     days: set[int] = set()
@@ -43,26 +45,43 @@ def crontab_days(field: str) -> str:
         else:
             low = _cron_day(base)
             high = 6 if step else low
-        days.update(day % 7 for day in range(low, high + 1, int(step or 1)))
+        if not (0 <= low <= 7 and 0 <= high <= 7):
+            raise ValueError(f"day of week {part!r} is not 0-7 or sun-sat")
+        span = range(low, high + 1) if low <= high else [*range(low, 7), *range(0, high + 1)]
+        days.update(day % 7 for day in span[:: int(step or 1)])
+    if not days:
+        raise ValueError(f"day of week {field!r} names no day")
     return ",".join(CRON_DAYS[day] for day in sorted(days))
 
 
 def _cron_day(token: str) -> int:
-    return CRON_DAYS.index(token[:3]) if token[:3] in CRON_DAYS else int(token)
+    if token[:3] in CRON_DAYS:
+        return CRON_DAYS.index(token[:3])
+    if not token.isdigit():
+        raise ValueError(f"day of week {token!r} is not 0-7 or sun-sat")
+    return int(token)
 
 
 def make_trigger(kind: str, spec: str, jitter: int) -> BaseTrigger:
+    """The trigger of an interval or a crontab line, as crontab reads it: when both the day of
+    the month and the day of the week are restricted, either one matching is enough (APScheduler
+    alone would ask for both). ValueError for a line crontab would refuse."""
     if kind == "interval":
         return IntervalTrigger(seconds=interval_seconds(spec), jitter=jitter or None)
-    minute, hour, day, month, weekday = spec.split()
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=crontab_days(weekday),
-        jitter=jitter or None,
-    )
+    fields = spec.split()
+    if len(fields) != 5:
+        raise ValueError(f"{len(fields)} fields, not 5")
+    minute, hour, day, month, weekday = fields
+    weekdays = crontab_days(weekday)
+
+    def cron(day: str, weekdays: str, jitter: int | None) -> CronTrigger:
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=weekdays, jitter=jitter
+        )
+
+    if day != "*" and weekday != "*":
+        return OrTrigger([cron(day, "*", None), cron("*", weekdays, None)], jitter=jitter or None)
+    return cron(day, weekdays, jitter or None)
 
 
 def schedule_groups(config: Config) -> dict[str, tuple[Callable[[], BaseTrigger], list[str]]]:

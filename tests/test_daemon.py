@@ -11,7 +11,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 
 from aggregator.config import load_config
 from aggregator.daemon import due_feeds
+from aggregator.errors import ConfigError
 from aggregator.frontmatter import read
 from aggregator.schedule import crontab_days, make_trigger, schedule_groups
 from aggregator.state import FeedState, State
@@ -229,6 +230,8 @@ def test_feeds_sharing_a_schedule_are_grouped(tmp_path: Path) -> None:
         ("*/2", "sun,tue,thu,sat"),
         ("sat,sun", "sun,sat"),
         ("5-7", "sun,fri,sat"),
+        ("sat-sun", "sun,sat"),
+        ("fri-mon", "sun,mon,fri,sat"),
     ],
 )
 def test_crontab_weekdays_count_from_sunday(crontab: str, names: str) -> None:
@@ -240,6 +243,33 @@ def test_cron_trigger_fires_on_crontab_weekdays() -> None:
     trigger = make_trigger("cron", "0 9 * * 1", 0)
     fire = trigger.get_next_fire_time(None, monday)
     assert fire is not None and fire.weekday() == 0 and fire.hour == 9
+
+
+def test_crontab_runs_on_either_day_when_both_are_given() -> None:
+    """As crontab reads `0 9 1 * 1`: the 1st of each month, and every Monday."""
+    trigger = make_trigger("cron", "0 9 1 * 1", 0)
+    fires, after = [], datetime(2026, 1, 1, tzinfo=UTC)
+    for _ in range(3):
+        fire = trigger.get_next_fire_time(fires[-1] if fires else None, after)
+        assert fire is not None
+        fires.append(fire)
+        after = fire + timedelta(seconds=1)
+    assert [f.date().isoformat() for f in fires] == ["2026-01-01", "2026-01-05", "2026-01-12"]
+
+
+@pytest.mark.parametrize("cron", ["0 9 * * 7", "0 9 * * 5-7", "0 9 * * sat-sun", "0 9 1 * 1"])
+def test_the_config_takes_what_the_daemon_schedules(tmp_path: Path, cron: str) -> None:
+    """The config is checked by the very reading the daemon schedules with (a line the check
+    let through once stopped the daemon at its start, or at a reload)."""
+    text = f'[schedule]\ncron = "{cron}"\n[[feeds]]\nname = "a"\nurl = "a.xml"\n'
+    [(make, _)] = schedule_groups(load_config(make_project(tmp_path, text))).values()
+    assert make().get_next_fire_time(None, datetime(2026, 1, 1, tzinfo=UTC)) is not None
+
+
+@pytest.mark.parametrize("cron", ["0 9 * * 8", "0 9 * * funday", "0 9 * *"])
+def test_a_crontab_line_crontab_would_refuse_is_a_config_error(tmp_path: Path, cron: str) -> None:
+    with pytest.raises(ConfigError, match=r"schedule\.cron"):
+        load_config(make_project(tmp_path, f'[schedule]\ncron = "{cron}"\n'))
 
 
 def test_feeds_not_yet_due_are_left_alone(tmp_path: Path) -> None:
