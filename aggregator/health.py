@@ -17,6 +17,9 @@ from aggregator.state import FeedState
 MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,12})", re.IGNORECASE)
 NO_CACHE = re.compile(r"\bno-(?:cache|store)\b", re.IGNORECASE)
 DELAY_SECONDS = re.compile(r"[0-9]{1,12}")
+# the longest a feed is held back, with an hour to spare: a next due time further ahead was set
+# by a clock that ran fast
+LONGEST_HOLD = max(defaults.RETRY_AFTER_CAP, defaults.GONE_RETRY, defaults.BACKOFF_CAP) + 3600
 
 
 def http_date(value: str | None) -> float | None:
@@ -78,7 +81,11 @@ def backoff(failures: int, rng: random.Random | None = None) -> float:
 
 
 def is_due(state: FeedState, now: float) -> bool:
-    return state.next_due is None or state.next_due <= now
+    """Whether the fetcher allows the feed now: its next due time has come, or lies further
+    ahead than any hold it sets (the clock ran fast when it was set, and was put right)."""
+    if state.next_due is None or state.next_due <= now:
+        return True
+    return state.next_due - now > LONGEST_HOLD
 
 
 def request_url(url: str, state: FeedState) -> str:

@@ -109,6 +109,16 @@ def test_a_move_counts_consecutive_sightings_and_resets() -> None:
     assert health.for_url(state, new).moved_to is None
 
 
+def test_a_hold_set_by_a_clock_that_ran_fast_does_not_outlast_the_longest_hold() -> None:
+    """Every hold is at most a week (Retry-After, gone): a next due time a year ahead was set
+    while the clock ran fast, and the feed is due again once the clock is right."""
+    gone = health.failed(FeedState("f"), "gone (HTTP 410)", NOW, gone=True)
+    assert not health.is_due(gone, NOW + defaults.GONE_RETRY - 60)
+    assert health.is_due(gone, NOW + defaults.GONE_RETRY)
+    ahead = health.failed(FeedState("f"), "HTTP 500 Internal Server Error", NOW + 365 * 86400)
+    assert health.is_due(ahead, NOW)
+
+
 def test_local_feeds_are_never_held_back() -> None:
     state = FeedState("local", failures=3)
     assert health.failed(state, "cannot read", NOW, polled=False).next_due is None
