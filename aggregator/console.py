@@ -97,6 +97,8 @@ class FetchReporter:
                     f"the state database was new: {report.reindexed.indexed} entry files "
                     "in feeds/ indexed again"
                 )
+        for problem in report.published.problems if report.published is not None else ():
+            self._say(problem)  # a hub that failed, an entry file that cannot be read
         if self.verbosity >= VERBOSE and report.published is not None:
             self._say(
                 f"published: {len(report.published.written)} feeds written, "

@@ -94,6 +94,9 @@ def log_outcome(outcome: FeedOutcome) -> None:
 
 
 def log_publish(result: PublishResult) -> None:
+    """The publish's line, and one warning for each problem it met (a hub that failed, …)."""
+    for problem in result.problems:
+        LOGGER.warning("%s", problem, extra={"event": "publish", "reason": problem})
     written = len(result.written)
     LOGGER.info(
         "publish: %d feeds written, %d unchanged",

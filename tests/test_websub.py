@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from aggregator.publish import publish
 from aggregator.state import State
 from tests.feedcheck import ATOM, check_atom
-from tests.helpers import http_server, run_cli
+from tests.helpers import http_server, make_project, run_cli
 from tests.seed import add_entry, edit_entry, project
 
 BASE = "http://127.0.0.1:8080/"
@@ -77,6 +77,22 @@ def test_failing_hub_is_reported_and_publishing_goes_on(tmp_path: Path) -> None:
     assert f"websub hub {origin}/hub: answered HTTP 500" in proc.stderr
     assert len(hub.pings) == 1
     assert (config.site.output_dir / "all.xml").exists()
+
+
+def test_a_failing_hub_is_reported_by_fetch_too(tmp_path: Path) -> None:
+    """Not only by `aggregator publish`: the publish at the end of a fetch (or of a daemon
+    cycle, which logs the same problems) says so too."""
+    hub = HubStub(status=500)
+    with http_server({"/hub": hub}) as origin:
+        config = make_project(
+            tmp_path,
+            f'[site]\nbase_url = "{BASE}"\nhub = "{origin}/hub"\n'
+            '[[feeds]]\nname = "s"\nurl = "samples/science-atom.xml"\n',
+        )
+        proc = run_cli("fetch", "-c", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert f"websub hub {origin}/hub: answered HTTP 500" in proc.stderr
+    assert len(hub.pings) == 1
 
 
 def test_unreachable_hub_is_reported(tmp_path: Path) -> None:
