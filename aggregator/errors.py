@@ -36,6 +36,10 @@ class LockHeldError(AggregatorError):
         super().__init__(f"another aggregator process holds the lock ({lock_path})")
 
 
+class StateError(AggregatorError):
+    """The state database cannot be used: unreadable, locked, or made by a newer version."""
+
+
 class UsageError(AggregatorError):
     """A command asked for something that cannot be done as asked (exit code 2)."""
 

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from aggregator.errors import StateError
+
 # Every statement of SCHEMA is idempotent: a database of an older version is brought up to date
 # by running it again (version 2 added entries_newest, 3 deleted_entries and hand_edits).
 SCHEMA_VERSION = 3
@@ -194,15 +196,37 @@ class State:
     """One connection to the state database; every write happens inside `transaction()`."""
 
     def __init__(self, path: Path) -> None:
+        """Open (and create or upgrade) the database; StateError naming it and what to do when
+        it cannot be used."""
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version < SCHEMA_VERSION:
-            self.db.executescript(SCHEMA)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open the state database {path}: {exc}") from None
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    f"the state database {path} was made by a newer aggregator (schema "
+                    f"{version}; this one knows {SCHEMA_VERSION}): upgrade, or move it away"
+                )
+            if version < SCHEMA_VERSION:
+                self.db.executescript(SCHEMA)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            self.db.close()
+            hint = (
+                "; another program holds it, try again later"
+                if "locked" in str(exc)
+                else "; move it away and the next fetch rebuilds it from feeds/"
+            )
+            raise StateError(f"cannot use the state database {path}: {exc}{hint}") from None
+        except StateError:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         self.db.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import sqlite3
 import subprocess
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from filelock import FileLock
 
 from aggregator import __version__
-from aggregator.state import State
+from aggregator.state import SCHEMA_VERSION, State
 from tests.helpers import CLI, http_server, make_project, rss, run_cli, serve_bytes
 
 GOOD_AND_BAD = (
@@ -162,3 +163,23 @@ def test_no_traceback_unless_verbose(tmp_path: Path) -> None:
     assert "Traceback" not in terse.stderr and "--verbose" in terse.stderr
     verbose = run_cli("fetch", "--verbose", "-c", str(config))
     assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr
+
+
+def test_a_state_database_that_cannot_be_used_is_named_with_what_to_do(tmp_path: Path) -> None:
+    """Unreadable (garbage), or made by a newer version: one line naming the file and what to
+    do, exit 2, no traceback; the newer one is left as it was."""
+    config = make_project(tmp_path)
+    database = tmp_path / "aggregator-state.sqlite"
+    database.write_bytes(b"not a database at all, " * 200)
+    proc = run_cli("fetch", "-c", str(config))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"cannot use the state database {database}: file is not a database" in proc.stderr
+    assert "move it away and the next fetch rebuilds it from feeds/" in proc.stderr
+    database.unlink()
+    with sqlite3.connect(database) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 4}")
+    proc = run_cli("status", "-c", str(config))
+    assert proc.returncode == 2
+    assert f"{database} was made by a newer aggregator" in proc.stderr
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 4
