@@ -17,7 +17,14 @@ from typing import Any
 from aggregator import __version__, defaults
 from aggregator.config import Config, load_config
 from aggregator.console import NORMAL, QUIET, VERBOSE, FetchReporter, print_table
-from aggregator.errors import AggregatorError, ConfigError, FeedError, LockHeldError, UsageError
+from aggregator.errors import (
+    AggregatorError,
+    ConfigError,
+    FeedError,
+    LockHeldError,
+    StateError,
+    UsageError,
+)
 from aggregator.lock import writer_lock
 
 EXIT_OK = 0
@@ -152,11 +159,15 @@ def cmd_fetch(config: Config, args: argparse.Namespace) -> int:
 )
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     from aggregator.daemon import Daemon
-    from aggregator.logs import setup_logging
+    from aggregator.logs import LOGGER, setup_logging
 
     level = "warning" if args.quiet else "debug" if args.verbose else args.log_level
     setup_logging(args.log_format, level)
-    return Daemon(config).run()
+    try:
+        return Daemon(config).run()
+    except (LockHeldError, StateError) as exc:  # as a log line: a JSON log stays JSON
+        LOGGER.error("%s", exc)
+        return EXIT_LOCKED if isinstance(exc, LockHeldError) else EXIT_USAGE
 
 
 @command(

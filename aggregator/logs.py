@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(log_format: str = "text", level: str = "info") -> None:
-    """Send the aggregator's log lines to stderr in `log_format` at `level`."""
+    """Send the aggregator's log lines to stderr in `log_format` at `level`; so do errors that
+    end a thread (a traceback would break a JSON log)."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -75,6 +77,18 @@ def setup_logging(log_format: str = "text", level: str = "info") -> None:
     scheduler_logger.handlers[:] = [handler]
     scheduler_logger.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
     scheduler_logger.propagate = False
+    threading.excepthook = _log_thread_error
+
+
+def _log_thread_error(args: threading.ExceptHookArgs) -> None:
+    thread = args.thread.name if args.thread is not None else "a thread"
+    LOGGER.error(
+        "%s ended by an error: %s: %s",
+        thread,
+        args.exc_type.__name__,
+        args.exc_value,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
+    )
 
 
 def log_outcome(outcome: FeedOutcome) -> None:

@@ -16,7 +16,9 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
+from aggregator import defaults
 from aggregator.config import load_config
 from aggregator.daemon import due_feeds
 from aggregator.errors import ConfigError
@@ -290,3 +292,13 @@ def test_feeds_not_yet_due_are_left_alone(tmp_path: Path) -> None:
         state.save_feed(FeedState("local", next_due=now + 3600))
     due = due_feeds(config, config.feeds, now)
     assert [f.name for f in due] == ["due", "moved", "local"]
+
+
+def test_a_json_log_stays_json_when_another_daemon_holds_the_project(tmp_path: Path) -> None:
+    config = make_project(tmp_path, '[[feeds]]\nname = "a"\nurl = "a.xml"\n')
+    with FileLock(tmp_path / defaults.DAEMON_LOCK_NAME):
+        proc = run_cli("run", "--log-format", "json", "-c", str(config), timeout=60)
+    assert proc.returncode == 3
+    lines = proc.stderr.splitlines()
+    assert lines and all(json.loads(line)["level"] for line in lines)
+    assert "another aggregator process holds the lock" in json.loads(lines[-1])["message"]
