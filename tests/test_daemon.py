@@ -250,7 +250,8 @@ def test_cron_trigger_fires_on_crontab_weekdays() -> None:
 def test_crontab_runs_on_either_day_when_both_are_given() -> None:
     """As crontab reads `0 9 1 * 1`: the 1st of each month, and every Monday."""
     trigger = make_trigger("cron", "0 9 1 * 1", 0)
-    fires, after = [], datetime(2026, 1, 1, tzinfo=UTC)
+    fires: list[datetime] = []
+    after = datetime(2026, 1, 1, tzinfo=UTC)
     for _ in range(3):
         fire = trigger.get_next_fire_time(fires[-1] if fires else None, after)
         assert fire is not None
