@@ -65,7 +65,8 @@ def identify_entries(
     for entry, link, key in zip(entries, links, keys, strict=True):
         usable = key if key and key != home and len(users[key]) == 1 else None
         published = entry.published.isoformat() if entry.published else None
-        identity = entry_identity(source.name, entry.guid, usable, fold(entry.title), published)
+        by_link = link if usable else None
+        identity = entry_identity(source.name, entry.guid, by_link, fold(entry.title), published)
         out.append(Identity(identity, link, usable))
     return out
 

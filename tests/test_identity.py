@@ -185,6 +185,21 @@ def test_entries_sharing_a_link_in_one_feed_stay_apart(tmp_path: Path) -> None:
     ]
 
 
+def test_entries_without_a_guid_are_told_apart_by_their_links(tmp_path: Path) -> None:
+    """No guid: the link is the identity (not the title and date, which several episodes, or
+    a daily digest, share), so neither is lost and a later one never overwrites an earlier."""
+    episodes = [item("Podcast", f"https://blog.example/ep{n}", date=None) for n in (1, 2)]
+    project = Project(tmp_path, {"blog": rss(*episodes, item("Digest", "https://blog.example/d1"))})
+    project.fetch()
+    assert len(project.files()) == 3
+    monday = {path: path.read_bytes() for path in project.files()}
+    tuesday = item("Digest", "https://blog.example/d2", body="Tuesday")
+    project.write("blog", rss(*episodes, tuesday, item("Digest", "https://blog.example/d1")))
+    project.fetch()
+    assert len(project.files()) == 4
+    assert {path: path.read_bytes() for path in monday} == monday
+
+
 def test_identical_titles_are_told_apart_for_hugo(tmp_path: Path) -> None:
     same = [item("Weekly links", f"https://blog.example/{n}", f"g{n}") for n in range(3)]
     project = Project(
