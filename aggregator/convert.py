@@ -53,20 +53,26 @@ def identify_entries(
     entries: Sequence[EntryData], feed: FeedData, source: FeedConfig
 ) -> list[Identity]:
     """Identities for a feed's entries. A link shared by different entries of the feed, or the
-    feed's own home page, identifies none of them: they fall back to guid or title and date."""
+    feed's own home page, identifies none of them: they fall back to guid or title and date; a
+    guid shared by different articles (other links, or other titles and dates) identifies none
+    of them either: they fall back to link or title and date."""
     links = [markdown.absolute_url(e.link or "", feed.link, markdown.LINK_SCHEMES) for e in entries]
     keys = [link_key(link) for link in links]
     home = link_key(feed.link)
     users: dict[str, set[str]] = {}
+    articles: dict[str, set[str]] = {}
     for entry, key in zip(entries, keys, strict=True):
         if key:
             users.setdefault(key, set()).add(entry.guid or f"{entry.title}\x00{entry.published}")
+        if entry.guid:
+            articles.setdefault(entry.guid, set()).add(key or f"{entry.title}\x00{entry.published}")
     out = []
     for entry, link, key in zip(entries, links, keys, strict=True):
         usable = key if key and key != home and len(users[key]) == 1 else None
+        guid = entry.guid if entry.guid and len(articles[entry.guid]) == 1 else None
         published = entry.published.isoformat() if entry.published else None
         by_link = link if usable else None
-        identity = entry_identity(source.name, entry.guid, by_link, fold(entry.title), published)
+        identity = entry_identity(source.name, guid, by_link, fold(entry.title), published)
         out.append(Identity(identity, link, usable))
     return out
 

@@ -200,6 +200,20 @@ def test_entries_without_a_guid_are_told_apart_by_their_links(tmp_path: Path) ->
     assert {path: path.read_bytes() for path in monday} == monday
 
 
+def test_a_guid_shared_by_two_articles_of_a_feed_identifies_neither(tmp_path: Path) -> None:
+    """Two articles under one guid (a broken generator): both are kept, told apart by their
+    links, and putting them in another order changes nothing."""
+    first = item("Post one", "https://blog.example/p1", "dup", body="One")
+    second = item("Post two", "https://blog.example/p2", "dup", body="Two")
+    project = Project(tmp_path, {"blog": rss(first, second)})
+    project.fetch()
+    stored = {path: path.read_bytes() for path in project.files()}
+    assert sorted(str(m["title"]) for m in project.meta()) == ["Post one", "Post two"]
+    project.write("blog", rss(second, first))
+    project.fetch()
+    assert {path: path.read_bytes() for path in project.files()} == stored
+
+
 def test_identical_titles_are_told_apart_for_hugo(tmp_path: Path) -> None:
     same = [item("Weekly links", f"https://blog.example/{n}", f"g{n}") for n in range(3)]
     project = Project(
