@@ -73,7 +73,8 @@ _RESTORE = {
     _DIGIT_DOT: ".",
     _DEFINITION: ": ",  # Hugo's definition list syntax
 }
-# inside a word, `-`, `_` and a decimal point mean nothing to Markdown: spare them escapes
+# inside a word, `-`, `_` (between letters or digits) and a decimal point mean nothing to
+# Markdown: spare them escapes
 _TEXT_MARKS = {
     "&lt;": _LT,
     "&gt;": _GT,
@@ -93,7 +94,7 @@ _ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
 # literal character, so that the regex engine skips ahead to the next candidate character
 _MARK_TOKEN = re.compile(
     r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>|&lt;|&gt;|&nbsp;|\{|\xa0"
-    r"|-(?<=\w-)(?=\w)|_(?<=\w_)(?=\w)|\.(?<=\d\.)(?=\d)"
+    r"|-(?<=\w-)(?=\w)|_(?<=[^\W_]_)(?=[^\W_])|\.(?<=\d\.)(?=\d)"
 )
 # elements the converter writes inline (a block inside them cannot be a block in Markdown)
 _INLINE = frozenset(

@@ -165,6 +165,8 @@ def test_the_plain_relative_path_shortcut_changes_nothing(url: str, base: str) -
         ("<noscript><p>fallback</p></noscript>", "fallback"),
         ("<h2>T {.cls onclick=x}</h2>", "## T \\{.cls onclick\\=x}"),
         ("<p>snake_case well-known 3.14 *star*</p>", "snake_case well-known 3.14 \\*star\\*"),
+        # an underscore next to another is no word's inside: `__init__` would read as emphasis
+        ("<p>__init__ x__y</p>", "\\_\\_init\\_\\_ x\\_\\_y"),
     ],
 )
 def test_html_becomes_markdown_that_says_the_same(html: str, markdown: str) -> None:
