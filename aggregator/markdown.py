@@ -138,6 +138,7 @@ _LEADING_IMAGE = re.compile(
     r"(?:</(?:a|span)>\s*)*(?:</(?:p|div|figure)>\s*)?",
 )
 _FIRST_IMAGE = re.compile(r'<img\b[^>]*?\bsrc="([^"]*)"')
+_LIST_START = re.compile(r"[0-9]{1,9}")
 _CODE_LANGUAGE = re.compile(r"(?:^|\s)(?:language-|lang-|brush:\s*)([\w+#.-]{1,40})")
 # an absolute http(s) URL that urljoin() and urlsplit() give back as it is and that has nothing
 # to percent-encode or decode: no `%`, no `;` params, no empty query or fragment
@@ -242,6 +243,8 @@ def sanitize(markup: str, base_url: str | None) -> str:
         if key == "class":
             language = _CODE_LANGUAGE.search(value)
             return f' class="language-{language.group(1)}"' if language else ""
+        if key == "start" and not _LIST_START.fullmatch(value):
+            return ""  # a Markdown list number has at most 9 digits
         return match.group()
 
     markup = _PLACEHOLDERS.sub("", markup)
@@ -399,6 +402,8 @@ def _mark(clean: str) -> str:
             inline = max(0, inline - 1) if closing else inline + 1
         if name in CODE_TAGS:
             code = max(0, code - 1) if closing else code + 1
+        elif name == "a" and code:  # Markdown has no link inside code: its text stays
+            return ""
         if attributes and ("alt=" in attributes or "title=" in attributes):
             attributes = _ATTRIBUTE.sub(_mark_attribute, attributes)
         return f"<{closing}{name}{attributes}>"

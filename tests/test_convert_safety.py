@@ -167,6 +167,9 @@ def test_the_plain_relative_path_shortcut_changes_nothing(url: str, base: str) -
         ("<p>snake_case well-known 3.14 *star*</p>", "snake_case well-known 3.14 \\*star\\*"),
         # an underscore next to another is no word's inside: `__init__` would read as emphasis
         ("<p>__init__ x__y</p>", "\\_\\_init\\_\\_ x\\_\\_y"),
+        # Markdown has no link inside code, and no list number of more than 9 digits
+        ('<pre>see <a href="https://x.org/d">the docs</a></pre>', "```\nsee the docs\n```"),
+        ('<ol start="1234567890"><li>big</li></ol>', "1. big"),
     ],
 )
 def test_html_becomes_markdown_that_says_the_same(html: str, markdown: str) -> None:
