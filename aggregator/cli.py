@@ -259,14 +259,11 @@ def cmd_add(config: Config, args: argparse.Namespace) -> int:
     from aggregator.autodiscover import discover
     from aggregator.config_edit import NewFeed, add_feeds
     from aggregator.feedlist import describe, name_from_title, unique_name, url_key
-    from aggregator.identity import usable_tag
+    from aggregator.identity import TAG_RULE, usable_tag
 
-    for tag in [args.name or "feed", *args.tags]:
+    for tag in [*([args.name] if args.name else []), *args.tags]:
         if not usable_tag(tag):
-            raise UsageError(
-                f"{tag!r} cannot be a name or tag: it needs a letter or digit, and no '/', '\\' "
-                "or control character"
-            )
+            raise UsageError(f"{tag!r} cannot be a name or tag: it needs {TAG_RULE}")
     found = discover(config, args.url)
     for feed in config.feeds:
         if url_key(feed.url) == url_key(found.url):

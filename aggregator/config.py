@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator import defaults
 from aggregator.errors import ConfigError
-from aggregator.identity import usable_tag
+from aggregator.identity import TAG_RULE, usable_tag
 
 INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -179,7 +179,7 @@ class _Table:
         value: list[str] = self._get(
             key,
             lambda v: isinstance(v, list) and all(isinstance(x, str) and usable_tag(x) for x in v),
-            "a list of tags, each with a letter or digit and no '/', '\\' or control character",
+            f"a list of tags, each with {TAG_RULE}",
             [],
         )
         return tuple(value)
@@ -366,8 +366,7 @@ def _feed(
     if not usable_tag(name):
         raise loader.error(
             f"feeds[{index}].name",
-            "a name with a letter or digit and no '/', '\\' or control character (it is the "
-            f"entries' first category and tag), got {name!r}",
+            f"a name with {TAG_RULE} (it is the entries' first category and tag), got {name!r}",
         )
     table.prefix = f"feeds[{index}] ({name})"
     if name in names:

@@ -4,7 +4,7 @@ or database access: what the state knows (first-seen times) is passed in."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import NamedTuple
@@ -59,22 +59,31 @@ def identify_entries(
     links = [markdown.absolute_url(e.link or "", feed.link, markdown.LINK_SCHEMES) for e in entries]
     keys = [link_key(link) for link in links]
     home = link_key(feed.link)
-    users: dict[str, set[str]] = {}
-    articles: dict[str, set[str]] = {}
-    for entry, key in zip(entries, keys, strict=True):
-        if key:
-            users.setdefault(key, set()).add(entry.guid or f"{entry.title}\x00{entry.published}")
-        if entry.guid:
-            articles.setdefault(entry.guid, set()).add(key or f"{entry.title}\x00{entry.published}")
+    guids = [e.guid for e in entries]
+    dated = [f"{e.title}\x00{e.published}" for e in entries]
+    by_guid = [g or d for g, d in zip(guids, dated, strict=True)]
+    by_link = [k or d for k, d in zip(keys, dated, strict=True)]
+    shared_links = _shared(zip(keys, by_guid, strict=True))
+    shared_guids = _shared(zip(guids, by_link, strict=True))
     out = []
     for entry, link, key in zip(entries, links, keys, strict=True):
-        usable = key if key and key != home and len(users[key]) == 1 else None
-        guid = entry.guid if entry.guid and len(articles[entry.guid]) == 1 else None
+        usable = key if key and key != home and key not in shared_links else None
+        guid = entry.guid if entry.guid not in shared_guids else None
         published = entry.published.isoformat() if entry.published else None
-        by_link = link if usable else None
-        identity = entry_identity(source.name, guid, by_link, fold(entry.title), published)
+        identity = entry_identity(
+            source.name, guid, link if usable else None, fold(entry.title), published
+        )
         out.append(Identity(identity, link, usable))
     return out
+
+
+def _shared(pairs: Iterable[tuple[str | None, str]]) -> set[str]:
+    """The keys that stand for more than one distinct thing (a missing key stands for none)."""
+    seen: dict[str, set[str]] = {}
+    for key, thing in pairs:
+        if key:
+            seen.setdefault(key, set()).add(thing)
+    return {key for key, things in seen.items() if len(things) > 1}
 
 
 def entry_date(entry: EntryData, first_seen: datetime) -> datetime:

@@ -117,7 +117,7 @@ async def _follow(
         response = await _send(client, url, headers)
         try:
             if response.status_code not in REDIRECTS:
-                return await _answer(response, name, settings, state, moved_to)
+                return await _answer(response, name, settings, state, moved_to, bool(headers))
             target = _redirect_target(response, name)
         finally:
             await response.aclose()
@@ -162,7 +162,9 @@ async def _answer(
     settings: FetchConfig,
     state: FeedState,
     moved_to: str | None,
+    conditional: bool,
 ) -> Fetched:
+    """The answer as fetched: `conditional` when the request sent a validator."""
     status = response.status_code
     headers = response.headers
     now = time.time()
@@ -170,7 +172,7 @@ async def _answer(
         headers.get("cache-control"), headers.get("expires"), headers.get("date"), now
     )
     if status == 304:
-        if not (validator(state.etag) or validator(state.last_modified)):
+        if not conditional:
             raise FetchError(name, "HTTP 304 Not Modified to a request that was not conditional")
         return Fetched(
             feed=name,

@@ -107,6 +107,9 @@ def tag_slug(text: str) -> str:
     return _NOT_WORD.sub("-", drop_controls(text).lower()).strip("-")[:TAG_LENGTH].strip("-")
 
 
+TAG_RULE = "a letter or digit, and no '/', '\\' or control character"  # what usable_tag() asks
+
+
 def usable_tag(tag: str) -> bool:
     """Whether a configured or imported tag can be a term of a Hugo site, which makes it a page
     at `/tags/<tag>/`: one with a letter or digit, no `/` or `\\` (`..` would make that page the

@@ -69,12 +69,11 @@ def _feedparser(document: bytes, content_type: str, body: bytes) -> tuple[Any, A
     )
     feed = parsed.get("feed", {})
     entries = parsed.get("entries", [])
+    exc = parsed.get("bozo_exception")
     if not parsed.get("version") and not entries:
         if parsed.get("bozo"):
-            exc = parsed.get("bozo_exception")
             raise ParseError(f"not a feed ({_describe(exc, body)})")
         raise ParseError("not a feed")
-    exc = parsed.get("bozo_exception")
     cut_off = isinstance(exc, SAXParseException) and exc.getMessage() in _CUT_OFF
     if cut_off:
         entries = entries[: _entries_closed(document, parsed.get("encoding"))]

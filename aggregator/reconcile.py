@@ -65,10 +65,9 @@ def reread(entry: StoredEntry, text: str, tz: ZoneInfo, now: float) -> StoredEnt
     if not isinstance(date, datetime):
         raise ValueError("front matter has no date")
     stamp = (date if date.tzinfo else date.replace(tzinfo=tz)).timestamp()
+    # the date unchanged: the same instant, also in the hour that the end of DST repeats
     if entry.date and _local_second(entry.date, tz) == date:
-        stamp = (
-            entry.date
-        )  # the date unchanged: the same instant (in the hour a DST change repeats)
+        stamp = entry.date
     summary = meta.get("summary")
     langs = meta.get("lang")
     lang = langs[0] if isinstance(langs, list) and langs else langs

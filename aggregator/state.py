@@ -208,11 +208,6 @@ class State:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StateError(
-                    f"the state database {path} was made by a newer aggregator (schema "
-                    f"{version}; this one knows {SCHEMA_VERSION}): upgrade, or move it away"
-                )
             if version < SCHEMA_VERSION:
                 self.db.executescript(SCHEMA)
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -224,9 +219,12 @@ class State:
                 else "; move it away and the next fetch rebuilds it from feeds/"
             )
             raise StateError(f"cannot use the state database {path}: {exc}{hint}") from None
-        except StateError:
+        if version > SCHEMA_VERSION:  # nothing was written to it
             self.db.close()
-            raise
+            raise StateError(
+                f"the state database {path} was made by a newer aggregator (schema "
+                f"{version}; this one knows {SCHEMA_VERSION}): upgrade, or move it away"
+            )
 
     def close(self) -> None:
         self.db.close()

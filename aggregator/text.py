@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff\ud800-\udfff]")
 _TAG = re.compile(r"<[^>]*>")
-_ENTITY_LIKE = re.compile(r"&(?=#?\w+;)")
-_SUMMARY_ESCAPE = re.compile(r"&lt;|&amp;(?=#?\w+;)")  # what summary_text() writes
+_ENTITY_TAIL = r"(?=#?\w+;)"  # after `&`: what would read as an entity
+_ENTITY_LIKE = re.compile("&" + _ENTITY_TAIL)
+_SUMMARY_ESCAPE = re.compile("&lt;|&amp;" + _ENTITY_TAIL)  # what summary_text() writes
 _BLOCK_TAG = re.compile(
     r"</?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|pre|table|tr|td|th|figure|figcaption|dd|dt|dl|"
     r"hr|section|article|header|footer|aside|details|summary)\b[^>]*>",
