@@ -14,6 +14,7 @@ from html_to_markdown import _html_to_markdown as _native
 from html_to_markdown.api import _to_rust_conversion_options
 
 from aggregator.defaults import MAX_HTML_NESTING
+from aggregator.emphasis import CLOSE, EMPHASIS_TAGS, OPEN, hold_emphasis
 from aggregator.text import fold, html_to_text, plain_to_html
 
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -55,7 +56,9 @@ _NATIVE_OPTIONS = _to_rust_conversion_options(_OPTIONS)
 _NBSP, _LT, _GT, _LBRACE, _STAR, _UNDER, _TICK, _LBRACK, _RBRACK, _AMP = (
     chr(c) for c in range(0xFDD0, 0xFDDA)
 )
-_WORD_HYPHEN, _WORD_UNDER, _DIGIT_DOT, _DEFINITION = (chr(c) for c in range(0xFDDA, 0xFDDE))
+_WORD_HYPHEN, _WORD_UNDER, _DIGIT_DOT, _DEFINITION, _BANG = (
+    chr(c) for c in (0xFDDA, 0xFDDB, 0xFDDC, 0xFDDD, 0xFDE0)
+)
 _PLACEHOLDERS = re.compile("[\ufdd0-\ufdef]")
 _RESTORE = {
     _NBSP: "\xa0",
@@ -72,6 +75,9 @@ _RESTORE = {
     _WORD_UNDER: "_",
     _DIGIT_DOT: ".",
     _DEFINITION: ": ",  # Hugo's definition list syntax
+    _BANG: "\\!",
+    OPEN: OPEN,  # hold_emphasis() reads and removes these two
+    CLOSE: CLOSE,
 }
 # inside a word, `-`, `_` (between letters or digits) and a decimal point mean nothing to
 # Markdown: spare them escapes
@@ -84,6 +90,7 @@ _TEXT_MARKS = {
     "-": _WORD_HYPHEN,
     "_": _WORD_UNDER,
     ".": _DIGIT_DOT,
+    "!": _BANG,  # before a tag: `![` would make the link that may follow an image
 }
 _TITLE_MARKS = {"&lt;": _LT, "&gt;": _GT, "{": _LBRACE, "&amp;": _AMP}
 _ALT_MARKS = {**_TITLE_MARKS, "*": _STAR, "_": _UNDER, "`": _TICK, "[": _LBRACK, "]": _RBRACK}
@@ -93,7 +100,7 @@ _ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
 # a tag, else a character of the text that needs a placeholder; each alternative starts with a
 # literal character, so that the regex engine skips ahead to the next candidate character
 _MARK_TOKEN = re.compile(
-    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>|&lt;|&gt;|&nbsp;|\{|\xa0"
+    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>|&lt;|&gt;|&nbsp;|\{|\xa0|!(?=<)"
     r"|-(?<=\w-)(?=\w)|_(?<=[^\W_]_)(?=[^\W_])|\.(?<=\d\.)(?=\d)"
 )
 # elements the converter writes inline (a block inside them cannot be a block in Markdown)
@@ -118,6 +125,11 @@ _ATTRIBUTE_VALUE = re.compile(r'\s([a-z-]+)="([^"]*)"')
 _ATTRIBUTE = re.compile(r'\s(alt|title)="([^"]*)"')
 _SRC = re.compile(r'\ssrc="([^"]*)"')
 _IFRAME = re.compile(r"<iframe\b([^>]*)>.*?</iframe>", re.DOTALL)
+# the converter runs two code spans (or two emphases) together into one delimiter run: make
+# them one element
+_ADJACENT = re.compile(r"</(code|kbd|samp|tt|strong|em|del)><\1>")
+_SYNONYM = re.compile(r"<(/?)(b|i|s|strike)>")
+_SYNONYMS = {"b": "strong", "i": "em", "s": "del", "strike": "del"}
 _IMAGE_WITHOUT_SOURCE = re.compile(r'<img\b(?![^>]*\ssrc=")[^>]*>')
 _NESTING_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
 # elements that never deepen the tree: void ones, and those an opening sibling closes
@@ -315,12 +327,23 @@ def to_markdown(clean: str) -> str:
     """Markdown for sanitized HTML that renders the same text: Markdown syntax characters in
     the text escaped, `<` and `>` as entities, no shortcode call, no summary divider."""
     try:
-        result = _native.convert(html=_mark(clean), options=_NATIVE_OPTIONS, visitor=None)
+        marked = _mark(_joined(clean))
+        result = _native.convert(html=marked, options=_NATIVE_OPTIONS, visitor=None)
     except html_to_markdown.ConversionError:  # the converter gave up on this HTML: keep its text
         return defuse_hugo(escape_text(html_to_text(clean)))
     converted = result.content or ""
     restored = _PLACEHOLDERS.sub(lambda m: _RESTORE[m.group()], converted)
-    return defuse_hugo(restored.strip())
+    return defuse_hugo(hold_emphasis(restored).strip())
+
+
+def _joined(clean: str) -> str:
+    """The HTML with each run of adjacent like elements made one element."""
+    clean = _SYNONYM.sub(lambda m: f"<{m.group(1)}{_SYNONYMS[m.group(2)]}>", clean)
+    while True:
+        joined = _ADJACENT.sub("", clean)
+        if joined == clean:
+            return joined
+        clean = joined
 
 
 def escape_text(text: str) -> str:
@@ -382,6 +405,7 @@ def _mark(clean: str) -> str:
     its text must still end up inside backticks."""
     code = inline = 0
     pres: list[bool] = []
+    emphasis = dict.fromkeys(EMPHASIS_TAGS.values(), 0)
 
     def token(match: re.Match[str]) -> str:
         nonlocal code, inline
@@ -404,6 +428,13 @@ def _mark(clean: str) -> str:
             code = max(0, code - 1) if closing else code + 1
         elif name == "a" and code:  # Markdown has no link inside code: its text stays
             return ""
+        elif name in EMPHASIS_TAGS and not code:
+            # the converter garbles an emphasis inside one of its kind, which adds nothing
+            kind = EMPHASIS_TAGS[name]
+            emphasis[kind] += -1 if closing else 1
+            if emphasis[kind] > (0 if closing else 1):
+                return ""
+            return f"{CLOSE}</{name}>" if closing else f"<{name}{attributes}>{OPEN}"
         if attributes and ("alt=" in attributes or "title=" in attributes):
             attributes = _ATTRIBUTE.sub(_mark_attribute, attributes)
         return f"<{closing}{name}{attributes}>"

@@ -170,6 +170,8 @@ def test_the_plain_relative_path_shortcut_changes_nothing(url: str, base: str) -
         # Markdown has no link inside code, and no list number of more than 9 digits
         ('<pre>see <a href="https://x.org/d">the docs</a></pre>', "```\nsee the docs\n```"),
         ('<ol start="1234567890"><li>big</li></ol>', "1. big"),
+        # `![` would make an image of the link
+        ('<p>Wow!<a href="/x">link</a></p>', "Wow\\![link](https://site.example/x)"),
     ],
 )
 def test_html_becomes_markdown_that_says_the_same(html: str, markdown: str) -> None:
