@@ -262,7 +262,7 @@ def sanitize(markup: str, base_url: str | None) -> str:
     markup = _PLACEHOLDERS.sub("", markup)
     if markup.count("<") > MAX_HTML_NESTING and nesting(markup) > MAX_HTML_NESTING:
         markup = plain_to_html(_text_of(markup))
-    clean = _CLEANER.clean(_NOSCRIPT.sub("", markup))
+    clean = _CLEANER.clean(_without_noscript_tags(markup))
     clean = _TAG_WITH_ATTRIBUTES.sub(
         lambda tag: f"<{tag.group(1)}{_ATTRIBUTE_VALUE.sub(attribute, tag.group(2))}>", clean
     )
@@ -275,7 +275,7 @@ def nesting(markup: str) -> int:
     """How deep the elements of an HTML fragment nest (elements whose end tag may be left out,
     like `<p>` and `<li>`, not counted), stopping once past MAX_HTML_NESTING."""
     depth = deepest = 0
-    for tag in _NESTING_TAG.finditer(markup):
+    for tag in _NESTING_TAG.finditer(markup, 0, _tags_end(markup)):
         closing, name, self_closing = tag.groups()
         if self_closing or name.lower() in _NOT_NESTING:
             continue
@@ -288,6 +288,17 @@ def nesting(markup: str) -> int:
             if deepest > MAX_HTML_NESTING:
                 break
     return deepest
+
+
+def _tags_end(markup: str) -> int:
+    """Where the last `>` ends: a tag pattern that needs one matches nothing after it, and
+    searching for one from an opener that never closes would read on to the end of the text."""
+    return markup.rfind(">") + 1
+
+
+def _without_noscript_tags(markup: str) -> str:
+    end = _tags_end(markup)
+    return _NOSCRIPT.sub("", markup[:end]) + markup[end:]
 
 
 def _text_of(markup: str) -> str:

@@ -266,6 +266,23 @@ def test_absurdly_deep_html_is_kept_as_text_quickly(opening: str) -> None:
     assert markdown == "deep &lt;text&gt;"
 
 
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<a " * 32_000, ""),
+        ("<noscript " * 40_000, ""),
+        ("Since a<b and b<c, we have a<c. " * 8_000, "Since a"),
+    ],
+)
+def test_openers_that_never_close_are_read_quickly(html: str, expected: str) -> None:
+    """Each `<x` without a `>` after it once made the nesting count and the `<noscript>`
+    removal read on to the end of the text (a minute for these)."""
+    started = time.monotonic()
+    markdown = markdown_of(html)
+    assert time.monotonic() - started < 5
+    assert markdown == expected
+
+
 def test_ordinary_nesting_keeps_its_structure() -> None:
     nested = "<ul><li>level" * 20 + "</li></ul>" * 20
     assert nesting(nested) == 20
