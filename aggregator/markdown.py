@@ -15,6 +15,7 @@ from html_to_markdown.api import _to_rust_conversion_options
 
 from aggregator.defaults import MAX_HTML_NESTING
 from aggregator.emphasis import CLOSE, EMPHASIS_TAGS, OPEN, hold_emphasis
+from aggregator.htmldepth import nesting
 from aggregator.text import fold, html_to_text, plain_to_html
 
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -131,15 +132,6 @@ _ADJACENT = re.compile(r"</(code|kbd|samp|tt|strong|em|del)><\1>")
 _SYNONYM = re.compile(r"<(/?)(b|i|s|strike)>")
 _SYNONYMS = {"b": "strong", "i": "em", "s": "del", "strike": "del"}
 _IMAGE_WITHOUT_SOURCE = re.compile(r'<img\b(?![^>]*\ssrc=")[^>]*>')
-_NESTING_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
-# elements that never deepen the tree: void ones, and those an opening sibling closes
-_NOT_NESTING = frozenset(
-    {
-        *("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"),
-        *("track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot"),
-        *("colgroup", "caption", "option", "optgroup", "rt", "rp"),
-    }
-)
 _INVISIBLE_CONTENT = re.compile(
     r"<(script|style|template)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
 )
@@ -259,10 +251,10 @@ def sanitize(markup: str, base_url: str | None) -> str:
             return ""  # a Markdown list number has at most 9 digits
         return match.group()
 
-    markup = _PLACEHOLDERS.sub("", markup)
-    if markup.count("<") > MAX_HTML_NESTING and nesting(markup) > MAX_HTML_NESTING:
+    markup = _without_noscript_tags(_PLACEHOLDERS.sub("", markup))
+    if not _parseable(markup):
         markup = plain_to_html(_text_of(markup))
-    clean = _CLEANER.clean(_without_noscript_tags(markup))
+    clean = _CLEANER.clean(markup)
     clean = _TAG_WITH_ATTRIBUTES.sub(
         lambda tag: f"<{tag.group(1)}{_ATTRIBUTE_VALUE.sub(attribute, tag.group(2))}>", clean
     )
@@ -271,23 +263,9 @@ def sanitize(markup: str, base_url: str | None) -> str:
     return _IMAGE_WITHOUT_SOURCE.sub("", clean) if "<img" in clean else clean
 
 
-def nesting(markup: str) -> int:
-    """How deep the elements of an HTML fragment nest (elements whose end tag may be left out,
-    like `<p>` and `<li>`, not counted), stopping once past MAX_HTML_NESTING."""
-    depth = deepest = 0
-    for tag in _NESTING_TAG.finditer(markup, 0, _tags_end(markup)):
-        closing, name, self_closing = tag.groups()
-        if self_closing or name.lower() in _NOT_NESTING:
-            continue
-        if closing:
-            depth = max(0, depth - 1)
-            continue
-        depth += 1
-        if depth > deepest:
-            deepest = depth
-            if deepest > MAX_HTML_NESTING:
-                break
-    return deepest
+def _parseable(markup: str) -> bool:
+    """Whether nh3's parser, quadratic in how deep elements nest, may be given this HTML."""
+    return markup.count("<") <= MAX_HTML_NESTING or nesting(markup) <= MAX_HTML_NESTING
 
 
 def _tags_end(markup: str) -> int:
@@ -314,7 +292,9 @@ def _iframe_link(match: re.Match[str]) -> str:
 
 def plain_text(markup: str) -> str:
     """The visible text of untrusted HTML (script and style content dropped), on one line."""
-    return html_to_text(nh3.clean(markup)) if "<" in markup or "&" in markup else fold(markup)
+    if "<" not in markup and "&" not in markup:
+        return fold(markup)
+    return html_to_text(nh3.clean(markup)) if _parseable(markup) else fold(_text_of(markup))
 
 
 def leading_image(clean: str) -> str | None:

@@ -4,6 +4,7 @@ slugged tags."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,14 @@ def test_include_and_exclude_search_every_field(
     include: tuple[str, ...], exclude: tuple[str, ...], kept: bool
 ) -> None:
     assert wanted(ENTRY, replace(SOURCE, include=include, exclude=exclude)) is kept
+
+
+def test_a_filter_reads_absurdly_deep_content_quickly() -> None:
+    """Its plain text is found without parsing (quadratic in the depth: 262 s for this)."""
+    deep = replace(ENTRY, content_html="<div>" * 100_000 + "Visit the casino")
+    started = time.monotonic()
+    assert not wanted(deep, replace(SOURCE, exclude=("casino",)))
+    assert time.monotonic() - started < 5
 
 
 def test_filters_and_entry_categories_through_the_pipeline(tmp_path: Path) -> None:

@@ -4,14 +4,20 @@ reaches the body, and text that looks like Markdown or Hugo syntax stays text.""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import html_to_markdown
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aggregator.config import FeedConfig, FrontMatterDefaults
+from aggregator.convert import convert_entry
+from aggregator.defaults import MAX_HTML_NESTING
 from aggregator.frontmatter import read
+from aggregator.htmldepth import nesting
 from aggregator.markdown import (
     IMAGE_SCHEMES,
     LINK_SCHEMES,
@@ -19,11 +25,11 @@ from aggregator.markdown import (
     absolute_url,
     defuse_hugo,
     hugo_shown,
-    nesting,
     resolve_url,
     sanitize,
     to_markdown,
 )
+from aggregator.models import EntryData, FeedData
 from tests.entrycheck import hugo_calls, raw_html, unsafe_in
 from tests.helpers import run_cli
 
@@ -281,6 +287,62 @@ def test_openers_that_never_close_are_read_quickly(html: str, expected: str) -> 
     markdown = markdown_of(html)
     assert time.monotonic() - started < 5
     assert markdown == expected
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "<b><table><td></b>x</td></table>",  # the parser ignores </b> inside the cell
+        "<div></span>",  # an end tag of nothing open
+        "<div/>",  # a slash that does not close an HTML element
+        "<div><!--</div>-->",
+        '<div title="></div>">',
+        "<div><textarea></div></textarea>",
+    ],
+)
+def test_html_deeper_than_its_end_tags_say_is_kept_as_text_quickly(unit: str) -> None:
+    """End tags that the parser ignores or never reads as tags once let the nesting count
+    take each of these for flat HTML, which the parser nests 60,000 deep."""
+    started = time.monotonic()
+    markdown_of(unit * 60_000)
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "<svg><span><span></svg>",  # <span> ends the SVG: the parser ignores </svg>
+        "<svg><![CDATA[></svg>]]>",
+        "<form><div></form>",
+        "<div><select></div></select>",
+        "<h2><div><h1></h2>",  # </h2> closes the <h1>
+        "<body><div></body>",
+        "<div><script><!--<script></script></div>--></script>",
+        "<div></3</div>>",
+    ],
+)
+def test_nesting_counts_what_the_parser_keeps_open(unit: str) -> None:
+    assert nesting(unit * (MAX_HTML_NESTING + 1)) > MAX_HTML_NESTING
+
+
+def test_an_absurdly_deep_html_title_is_kept_as_text_quickly() -> None:
+    entry = EntryData(
+        guid="g",
+        link="https://site.example/a",
+        title="<div>" * 100_000 + "Deep <b>title</b>",
+        title_html=True,
+        content_html="<p>x</p>",
+        published=None,
+        updated=None,
+    )
+    feed = FeedData(title="f", link="https://site.example/", language=None, entries=(entry,))
+    source = FeedConfig(
+        name="s", url="https://site.example/f", lang=None, tags=(), front=FrontMatterDefaults()
+    )
+    started = time.monotonic()
+    post = convert_entry(entry, feed, source, ZoneInfo("UTC"), datetime(2024, 1, 1, tzinfo=UTC))
+    assert time.monotonic() - started < 5
+    assert post.title == "Deep title"
 
 
 def test_ordinary_nesting_keeps_its_structure() -> None:
