@@ -33,7 +33,7 @@ FUTURE_SLACK = timedelta(days=2)
 UNTITLED_LENGTH = 60
 MAX_TITLE_UNWRAP = 3  # rounds of markup removal for titles escaped more than once
 _SCRIPT_LIKE = re.compile(
-    r"<\s*/?\s*(?:script|style|iframe|object|embed|form|svg|math|link|meta|base)\b"
+    r"<\s*+(?:/\s*+)?(?:script|style|iframe|object|embed|form|svg|math|link|meta|base)\b"
     r"|\bon[a-z]+\s*=|(?:java|vb)script\s*:",
     re.IGNORECASE,
 )

@@ -325,12 +325,12 @@ def test_nesting_counts_what_the_parser_keeps_open(unit: str) -> None:
     assert nesting(unit * (MAX_HTML_NESTING + 1)) > MAX_HTML_NESTING
 
 
-def test_an_absurdly_deep_html_title_is_kept_as_text_quickly() -> None:
+def title_of(title: str, title_html: bool) -> str:
     entry = EntryData(
         guid="g",
         link="https://site.example/a",
-        title="<div>" * 100_000 + "Deep <b>title</b>",
-        title_html=True,
+        title=title,
+        title_html=title_html,
         content_html="<p>x</p>",
         published=None,
         updated=None,
@@ -339,10 +339,23 @@ def test_an_absurdly_deep_html_title_is_kept_as_text_quickly() -> None:
     source = FeedConfig(
         name="s", url="https://site.example/f", lang=None, tags=(), front=FrontMatterDefaults()
     )
+    return convert_entry(
+        entry, feed, source, ZoneInfo("UTC"), datetime(2024, 1, 1, tzinfo=UTC)
+    ).title
+
+
+def test_an_absurdly_deep_html_title_is_kept_as_text_quickly() -> None:
     started = time.monotonic()
-    post = convert_entry(entry, feed, source, ZoneInfo("UTC"), datetime(2024, 1, 1, tzinfo=UTC))
+    title = title_of("<div>" * 100_000 + "Deep <b>title</b>", title_html=True)
     assert time.monotonic() - started < 5
-    assert post.title == "Deep title"
+    assert title == "Deep title"
+
+
+def test_a_title_of_spaces_after_a_less_than_sign_is_read_quickly() -> None:
+    """The script-like check tried every split of the spaces around an optional `/` (40 s)."""
+    started = time.monotonic()
+    assert title_of("<" + " " * 10_000 + "x", title_html=False) == "< x"
+    assert time.monotonic() - started < 5
 
 
 def test_ordinary_nesting_keeps_its_structure() -> None:
