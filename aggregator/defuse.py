@@ -13,7 +13,11 @@ from aggregator.errors import AggregatorError
 
 PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s++|<\?.*?\?>|<!--.*?-->)*+", re.DOTALL)
 DOCTYPE_OPEN = re.compile(rb"<!DOCTYPE\s[^\[>]*\[")
-SUBSET_REST = re.compile(rb"""(?:[^\]"'<]++|"[^"]*+"|'[^']*+'|<!--.*?-->|<)*+\]\s*>""", re.DOTALL)
+# a comment that does not close reads on to the end (and the DOCTYPE is unreadable), as a quote
+# does, instead of its `<` being text: from each such `<!--`, a search for `-->` would read on
+SUBSET_REST = re.compile(
+    rb"""(?:[^\]"'<]++|"[^"]*+"|'[^']*+'|<!--(?:.*?-->|.*)|<)*+\]\s*>""", re.DOTALL
+)
 PLAIN_ENTITY = re.compile(rb"""<!ENTITY\s+([A-Za-z_][\w.-]*)\s+(?:"([^"]*)"|'([^']*)')\s*>""")
 PLAIN_VALUE = re.compile(rb'&#\w+;|[^&%<"]*')
 REFERENCE = re.compile(rb"&([A-Za-z_][\w.-]*);")

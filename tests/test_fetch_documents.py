@@ -56,6 +56,18 @@ def test_a_quadratic_blowup_is_refused_and_small_entities_still_work() -> None:
         defuse(b'<!DOCTYPE rss [<!ENTITY a "unterminated>' + ITEM)
 
 
+def test_a_doctype_comment_that_never_closes_is_refused_fast() -> None:
+    """Each unclosed `<!--` once searched the rest of the body for its end (a minute for this)."""
+    started = time.perf_counter()
+    with pytest.raises(UnsafeDocument, match="unreadable DOCTYPE"):
+        defuse(b'<?xml version="1.0"?><!DOCTYPE rss [' + b"<!--" * 25_000 + b"]>" + ITEM)
+    assert time.perf_counter() - started < 5
+    with pytest.raises(UnsafeDocument, match="unreadable DOCTYPE"):
+        defuse(b"<!DOCTYPE rss [<!-- ]>" + ITEM)
+    closed = b'<!DOCTYPE rss [<!-- ]> --><!ENTITY a "b">]>' + ITEM
+    assert defuse(closed).startswith(b'<!DOCTYPE rss [\n<!ENTITY a "b">\n]><rss')
+
+
 def test_an_attribute_flood_is_refused_fast() -> None:
     flood = b" ".join(b'a%d="1"' % i for i in range(100_000))
     started = time.perf_counter()
