@@ -47,8 +47,10 @@ _CHANNEL_INERT = frozenset(
 )
 _IMAGE_PARTS = frozenset({"title", "url", "link", "width", "height", "description"})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# feedparser's, tried only where a run of address characters starts (a search from within one
+# finds the same `@` after it, and fails as the run's start did, after reading the whole run)
 _EMAIL = re.compile(
-    r"(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"
+    r"(?<![a-zA-Z0-9_.+-])(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"
     r"([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"
 )
 _C1 = re.compile("[\x80-\x9f]")  # the characters feedparser reads as windows-1252
