@@ -353,12 +353,14 @@ def defuse_hugo(text: str) -> str:
         return text
     out: list[str] = []
     pos = 0
+    unclosed = {"<": len(text), "%": len(text)}  # from here on, no closing mark of the kind
     while match := _HUGO_OPEN.search(text, pos):
         mark = match.group(1)
         closing = (">" if mark == "<" else "%") + "}}"
-        end = text.find(closing, match.end())
+        end = text.find(closing, match.end()) if match.end() < unclosed[mark] else -1
         out.append(text[pos : match.start()])
         if end < 0:
+            unclosed[mark] = match.end()
             out.append("{{" + WORD_JOINER + mark)
             pos = match.end()
         else:

@@ -211,6 +211,15 @@ def test_defused_text_calls_nothing_and_hugo_shows_it_as_written(text: str) -> N
     assert hugo_shown(defused) == text
 
 
+def test_many_shortcode_openers_that_never_close_are_defused_quickly() -> None:
+    """Each `{{<` once searched the rest of the text for its `>}}` (a minute for these)."""
+    text = "{{<" * 200_000 + "{{% x %}}"
+    started = time.monotonic()
+    defused = defuse_hugo(text)
+    assert time.monotonic() - started < 5
+    assert defused == f"{{{{{WORD_JOINER}<" * 200_000 + "{{%/* x */%}}"
+
+
 HOSTILE = [
     "<script>alert(1)</script>",
     "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
