@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aggregator.errors import StateError
 
@@ -17,6 +18,7 @@ SCHEMA_VERSION = 3
 # the meta row set once the entry files of feeds/ have been indexed: a database without it is
 # new (or was lost), and the files are the content of record
 FEEDS_INDEXED = "feeds_indexed"
+BUSY_TIMEOUT = 30.0  # seconds a statement waits for another program's lock before StateError
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
     name TEXT PRIMARY KEY,
@@ -192,6 +194,41 @@ _FEED_COLUMNS = tuple(FeedState.__dataclass_fields__)
 _ENTRY_COLUMNS = tuple(StoredEntry.__dataclass_fields__)
 
 
+class _Connection(sqlite3.Connection):
+    """A connection whose every statement reports the database locked by another program (past
+    BUSY_TIMEOUT) as StateError, naming it and what to do."""
+
+    path: Path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            self._raise_if_locked(exc)
+            raise
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            self._raise_if_locked(exc)
+            raise
+
+    def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
+        try:
+            return super().executescript(sql_script)
+        except sqlite3.OperationalError as exc:
+            self._raise_if_locked(exc)
+            raise
+
+    def _raise_if_locked(self, exc: sqlite3.OperationalError) -> None:
+        if "locked" in str(exc):
+            raise StateError(
+                f"cannot use the state database {self.path}: {exc}; another program holds it, "
+                "try again later"
+            ) from None
+
+
 class State:
     """One connection to the state database; every write happens inside `transaction()`."""
 
@@ -200,9 +237,15 @@ class State:
         it cannot be used."""
         self.path = path
         try:
-            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(
+                path,
+                timeout=BUSY_TIMEOUT,
+                isolation_level=None,
+                factory=_Connection,
+            )
         except sqlite3.Error as exc:
             raise StateError(f"cannot open the state database {path}: {exc}") from None
+        self.db.path = path
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -211,14 +254,15 @@ class State:
             if version < SCHEMA_VERSION:
                 self.db.executescript(SCHEMA)
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except StateError:
+            self.db.close()
+            raise
         except sqlite3.Error as exc:
             self.db.close()
-            hint = (
-                "; another program holds it, try again later"
-                if "locked" in str(exc)
-                else "; move it away and the next fetch rebuilds it from feeds/"
-            )
-            raise StateError(f"cannot use the state database {path}: {exc}{hint}") from None
+            raise StateError(
+                f"cannot use the state database {path}: {exc}; move it away and the next fetch "
+                "rebuilds it from feeds/"
+            ) from None
         if version > SCHEMA_VERSION:  # nothing was written to it
             self.db.close()
             raise StateError(

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from aggregator import __version__
+from aggregator import __version__, state
+from aggregator.cli import main
 from aggregator.state import SCHEMA_VERSION, State
 from tests.helpers import CLI, http_server, make_project, rss, run_cli, serve_bytes
 
@@ -183,3 +184,26 @@ def test_a_state_database_that_cannot_be_used_is_named_with_what_to_do(tmp_path:
     assert f"{database} was made by a newer aggregator" in proc.stderr
     with sqlite3.connect(database) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 4
+
+
+def test_a_state_database_locked_by_another_program_is_named_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Locked past the busy timeout by a program that is not an aggregator, at any statement
+    (here a fetch's first write, once the database is open): exit 2, one line naming it."""
+    config = make_project(tmp_path)
+    assert main(["fetch", "-q", "-c", str(config)]) == 0
+    monkeypatch.setattr(state, "BUSY_TIMEOUT", 0.2)
+    database = tmp_path / "aggregator-state.sqlite"
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        assert main(["fetch", "--force", "-c", str(config)]) == 2
+        assert main(["undelete", "-c", str(config)]) == 2
+    finally:
+        holder.close()
+    expected = (
+        f"aggregator: cannot use the state database {database}: database is locked; "
+        "another program holds it, try again later"
+    )
+    assert capsys.readouterr().err.splitlines()[-2:] == [expected, expected]
