@@ -18,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from aggregator import defaults, health
 from aggregator.config import Config, FeedConfig, load_config
-from aggregator.errors import ConfigError
+from aggregator.errors import ConfigError, StateError
 from aggregator.lock import writer_lock, writer_lock_until
 from aggregator.logs import LOGGER, log_outcome, log_publish
 from aggregator.pipeline import run_cycle
@@ -69,8 +69,10 @@ class Daemon:
         self._wake.set()
 
     def run(self) -> int:
-        """LockHeldError when another daemon already runs on this config."""
+        """LockHeldError when another daemon already runs on this config; StateError when the
+        state database cannot be used at the start."""
         with writer_lock(self.config.root / defaults.DAEMON_LOCK_NAME, wait=0):
+            State(self.config.state_path).close()  # here: a cycle logs its errors and goes on
             return self._run()
 
     def _run(self) -> int:
@@ -163,6 +165,9 @@ class Daemon:
                     return
                 started = time.monotonic()
                 report = run_cycle(config, feeds, progress=log_outcome, stop=self.stop)
+        except StateError as exc:  # e.g. locked for a while by another program
+            LOGGER.error("cycle failed: %s; its feeds are tried again at their next run", exc)
+            return
         except Exception as exc:  # one bad cycle must not end a daemon meant to run for months
             LOGGER.error("cycle failed: %s: %s", type(exc).__name__, exc, exc_info=True)
             return

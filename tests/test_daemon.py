@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -18,9 +19,9 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from aggregator import defaults
+from aggregator import defaults, state
 from aggregator.config import load_config
-from aggregator.daemon import due_feeds
+from aggregator.daemon import Daemon, due_feeds
 from aggregator.errors import ConfigError
 from aggregator.frontmatter import read
 from aggregator.schedule import crontab_days, make_trigger, schedule_groups
@@ -303,3 +304,38 @@ def test_a_json_log_stays_json_when_another_daemon_holds_the_project(tmp_path: P
     lines = proc.stderr.splitlines()
     assert lines and all(json.loads(line)["level"] for line in lines)
     assert "another aggregator process holds the lock" in json.loads(lines[-1])["message"]
+
+
+def test_a_state_database_that_cannot_be_used_stops_the_daemon_at_its_start(
+    tmp_path: Path,
+) -> None:
+    config = make_project(tmp_path, '[[feeds]]\nname = "a"\nurl = "samples/tech-rss.xml"\n')
+    database = tmp_path / defaults.STATE_DB_NAME
+    database.write_bytes(b"not a database at all, " * 200)
+    proc = run_cli("run", "-c", str(config), timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert f"cannot use the state database {database}: file is not a database" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_cycle_that_finds_the_state_database_locked_is_logged_and_the_daemon_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another program may hold the database for a while: that cycle is lost, not the daemon."""
+    config = load_config(
+        make_project(tmp_path, '[[feeds]]\nname = "a"\nurl = "samples/tech-rss.xml"\n')
+    )
+    State(config.state_path).close()
+    monkeypatch.setattr(state, "BUSY_TIMEOUT", 0.2)
+    holder = sqlite3.connect(config.state_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        daemon = Daemon(config)
+        daemon.mark_due(["a"])
+        daemon._cycle()
+    finally:
+        holder.close()
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "database is locked; another program holds it" in record.getMessage()
+    assert "tried again at their next run" in record.getMessage()
+    assert record.exc_info is None
