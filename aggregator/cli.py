@@ -32,6 +32,7 @@ EXIT_FEEDS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
 EXIT_INTERRUPTED = 130
+MAX_PORT = 65535
 
 Handler = Callable[[Config, argparse.Namespace], int]
 
@@ -235,10 +236,25 @@ def cmd_undelete(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def port_number(text: str) -> int:
+    """A TCP port for argparse: a whole number from 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to {MAX_PORT}, got {text!r}")
+    return port
+
+
 @command(
     "serve",
     "serve output/ on 127.0.0.1 (for local subscription and tests; see the README for hosting)",
-    arg("--port", type=int, help="port (default: the port of [site] base_url, else 8080)"),
+    arg(
+        "--port",
+        type=port_number,
+        help="port (default: the port of [site] base_url, else 8080; 0: any free port)",
+    ),
 )
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from aggregator.serve import serve

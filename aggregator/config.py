@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator import defaults
@@ -283,7 +284,7 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
             "site.timezone", f'an IANA time zone like "Asia/Shanghai", got {timezone!r}'
         ) from None
     base_url = site_t.text("base_url", defaults.SITE_BASE_URL)
-    if not re.match(r"^https?://[^/\s]+", base_url):
+    if not re.match(r"^https?://[^/\s]+", base_url) or not _port_valid(base_url):
         raise loader.error("site.base_url", f"an absolute http(s) URL, got {base_url!r}")
     formats = site_t.strings("formats", ("atom",))
     for fmt in formats:
@@ -340,6 +341,15 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
     return Config(
         path=path, site=site, defaults=front, fetch=fetch, schedule=schedule, feeds=tuple(feeds)
     )
+
+
+def _port_valid(url: str) -> bool:
+    """Whether the URL's port, if any, is a number from 0 to 65535."""
+    try:
+        port = urlsplit(url).port  # raises ValueError when it is not
+    except ValueError:
+        return False
+    return port is None or 0 <= port <= 65535
 
 
 def _front_matter(table: _Table, base: FrontMatterDefaults, lang: str) -> FrontMatterDefaults:

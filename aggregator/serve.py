@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from aggregator import __version__, defaults
 from aggregator.config import Config
+from aggregator.errors import UsageError
 
 CONTENT_TYPES = {
     ".xml": "application/atom+xml; charset=utf-8",
@@ -184,7 +185,14 @@ def serve(config: Config, port: int | None) -> int:
     """Serve output/ until interrupted (Ctrl-C or SIGTERM)."""
     root = config.site.output_dir
     root.mkdir(parents=True, exist_ok=True)
-    server = make_server(root, default_port(config.site.base_url) if port is None else port)
+    port = default_port(config.site.base_url) if port is None else port
+    try:
+        server = make_server(root, port)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot serve on {defaults.SERVE_HOST}:{port}: {exc.strerror or exc} "
+            "(choose another --port)"
+        ) from None
     print(f"serving {root} at {local_url(server)}", file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, _stop)
     try:

@@ -203,3 +203,25 @@ def test_http_details(tmp_path: Path) -> None:
         changed = client.get("all.xml", headers={"If-None-Match": etag})
         assert changed.status_code == 200 and changed.headers["etag"] != etag
         assert gzip.decompress(gzip.compress(changed.content)) == feed.replace(b"x", b"y")
+
+
+def test_a_port_that_cannot_be_served_is_a_usage_error(tmp_path: Path) -> None:
+    """A port in use, out of range, or from a base_url out of range: exit 2 and one line."""
+    config = make_project(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = run_cli("serve", "-c", str(config), "--port", str(port), timeout=30)
+    assert busy.returncode == 2, busy.stderr
+    assert busy.stderr.strip().splitlines() == [
+        f"aggregator: cannot serve on 127.0.0.1:{port}: Address already in use "
+        "(choose another --port)"
+    ]
+    for bad in ("70000", "-1", "http"):
+        wrong = run_cli("serve", "-c", str(config), "--port", bad, timeout=30)
+        assert wrong.returncode == 2
+        assert f"--port: expected a port from 0 to 65535, got '{bad}'" in wrong.stderr
+    config.write_text('[site]\nbase_url = "http://localhost:70000/"\n', encoding="utf-8")
+    unusable = run_cli("serve", "-c", str(config), timeout=30)
+    assert unusable.returncode == 2 and "site.base_url: an absolute http(s) URL" in unusable.stderr
