@@ -18,6 +18,14 @@ from aggregator.identity import TAG_RULE, usable_tag
 INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FORMATS = ("atom", "rss", "json")
+# upper bounds of the numbers: far beyond any real use, and within what SQLite, sockets and
+# timers take (a larger value failed deep inside a fetch or a publish)
+MAX_ENTRIES = 10_000  # entries_per_feed, summary_length
+MAX_SECONDS = 3600  # timeout, connect_timeout
+MAX_BYTES = 1024**3
+MAX_REQUESTS = 1000  # concurrency, per_host
+MAX_JITTER = 86400
+MAX_INTERVAL_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -112,11 +120,14 @@ class Config:
 
 
 def interval_seconds(text: str) -> int:
-    """`"30s"`, `"15m"`, `"2h"`, `"1d"` as seconds; ValueError otherwise."""
+    """`"30s"`, `"15m"`, `"2h"`, `"1d"` as seconds, up to MAX_INTERVAL_DAYS; else ValueError."""
     match = INTERVAL_RE.match(text)
     if not match or int(match.group(1)) == 0:
         raise ValueError(text)
-    return int(match.group(1)) * INTERVAL_UNITS[match.group(2)]
+    seconds = int(match.group(1)) * INTERVAL_UNITS[match.group(2)]
+    if seconds > MAX_INTERVAL_DAYS * INTERVAL_UNITS["d"]:
+        raise ValueError(text)
+    return seconds
 
 
 T = TypeVar("T")
@@ -150,19 +161,19 @@ class _Table:
     def flag(self, key: str, default: bool) -> bool:
         return self._get(key, lambda v: isinstance(v, bool), "true or false", default)
 
-    def whole(self, key: str, default: int, minimum: int = 1) -> int:
+    def whole(self, key: str, default: int, maximum: int, minimum: int = 1) -> int:
         return self._get(
             key,
-            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
-            f"a whole number >= {minimum}",
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= maximum,
+            f"a whole number from {minimum} to {maximum}",
             default,
         )
 
-    def number(self, key: str, default: float) -> float:
+    def number(self, key: str, default: float, maximum: float) -> float:
         value = self._get(
             key,
-            lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
-            "a positive number",
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= maximum,
+            f"a positive number up to {maximum}",
             default,
         )
         return float(value)
@@ -193,7 +204,8 @@ class _Table:
             except ValueError:
                 raise self.loader.error(
                     f"{self.prefix}.{key}",
-                    f'expected an interval like "30s", "15m", "2h" or "1d", got {value!r}',
+                    f'expected an interval like "30s", "15m", "2h" or "1d", at most '
+                    f'"{MAX_INTERVAL_DAYS}d", got {value!r}',
                 ) from None
         return value
 
@@ -299,7 +311,7 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
         timezone=timezone,
         feeds_dir=root / site_t.text("feeds_dir", defaults.FEEDS_DIR),
         output_dir=root / site_t.text("output_dir", defaults.OUTPUT_DIR),
-        entries_per_feed=site_t.whole("entries_per_feed", defaults.ENTRIES_PER_FEED),
+        entries_per_feed=site_t.whole("entries_per_feed", defaults.ENTRIES_PER_FEED, MAX_ENTRIES),
         formats=formats,
         hub=hub,
     )
@@ -312,11 +324,11 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
 
     fetch_t = _Table(loader, data.get("fetch", {}), "fetch")
     fetch = FetchConfig(
-        timeout=fetch_t.number("timeout", defaults.FETCH_TIMEOUT),
-        connect_timeout=fetch_t.number("connect_timeout", defaults.CONNECT_TIMEOUT),
-        max_bytes=fetch_t.whole("max_bytes", defaults.MAX_BYTES),
-        concurrency=fetch_t.whole("concurrency", defaults.CONCURRENCY),
-        per_host=fetch_t.whole("per_host", defaults.PER_HOST),
+        timeout=fetch_t.number("timeout", defaults.FETCH_TIMEOUT, MAX_SECONDS),
+        connect_timeout=fetch_t.number("connect_timeout", defaults.CONNECT_TIMEOUT, MAX_SECONDS),
+        max_bytes=fetch_t.whole("max_bytes", defaults.MAX_BYTES, MAX_BYTES),
+        concurrency=fetch_t.whole("concurrency", defaults.CONCURRENCY, MAX_REQUESTS),
+        per_host=fetch_t.whole("per_host", defaults.PER_HOST, MAX_REQUESTS),
         allow_private_networks=fetch_t.flag("allow_private_networks", False),
         user_agent=fetch_t.text("user_agent", None),
     )
@@ -327,7 +339,7 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
     schedule = ScheduleConfig(
         interval=schedule_t.interval("interval", None if cron else defaults.SCHEDULE_INTERVAL),
         cron=cron,
-        jitter=schedule_t.whole("jitter", 0, minimum=0),
+        jitter=schedule_t.whole("jitter", 0, MAX_JITTER, minimum=0),
     )
     schedule_t.done()
 
@@ -355,7 +367,7 @@ def _port_valid(url: str) -> bool:
 def _front_matter(table: _Table, base: FrontMatterDefaults, lang: str) -> FrontMatterDefaults:
     return FrontMatterDefaults(
         lang=lang,
-        summary_length=table.whole("summary_length", base.summary_length),
+        summary_length=table.whole("summary_length", base.summary_length, MAX_ENTRIES),
         comments=table.flag("comments", base.comments),
         authorbox=table.flag("authorbox", base.authorbox),
         pager=table.flag("pager", base.pager),

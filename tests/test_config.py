@@ -91,3 +91,48 @@ def test_feed_overrides_defaults(tmp_path: Path) -> None:
 )
 def test_intervals(text: str, seconds: int) -> None:
     assert interval_seconds(text) == seconds
+
+
+HUGE = 99999999999999999999
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        (f"[site]\nentries_per_feed = {HUGE}\n", "site.entries_per_feed", "from 1 to 10000"),
+        (f"[defaults]\nsummary_length = {HUGE}\n", "defaults.summary_length", "from 1 to 10000"),
+        ("[fetch]\ntimeout = 1e300\n", "fetch.timeout", "a positive number up to 3600"),
+        ("[fetch]\nconnect_timeout = 3601\n", "fetch.connect_timeout", "up to 3600"),
+        (f"[fetch]\nmax_bytes = {HUGE}\n", "fetch.max_bytes", "from 1 to 1073741824"),
+        (f"[fetch]\nconcurrency = {HUGE}\n", "fetch.concurrency", "from 1 to 1000"),
+        ("[fetch]\nper_host = 1001\n", "fetch.per_host", "from 1 to 1000"),
+        (f"[schedule]\njitter = {HUGE}\n", "schedule.jitter", "from 0 to 86400"),
+        ('[schedule]\ninterval = "366d"\n', "schedule.interval", 'at most "365d"'),
+        (GOOD_FEED + 'interval = "8761h"\n', "feeds[0] (a).interval", 'at most "365d"'),
+        (GOOD_FEED + "summary_length = 10001\n", "feeds[0] (a).summary_length", "to 10000"),
+    ],
+)
+def test_numbers_past_their_bounds_are_named(
+    tmp_path: Path, text: str, key: str, expected: str
+) -> None:
+    """An absurd number is refused by the check, with its line, not met deep in a fetch."""
+    path = tmp_path / "config.toml"
+    path.write_text("# limits\n" + text, encoding="utf-8")
+    proc = run_cli("check", "-c", str(path))
+    assert proc.returncode == 2
+    line = 3 if "[[feeds]]" not in text else len(text.splitlines()) + 1
+    assert f"{path}:{line}: {key}: expected " in proc.stderr and expected in proc.stderr
+
+
+def test_numbers_at_their_bounds_are_taken(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        "[site]\nentries_per_feed = 10000\n[defaults]\nsummary_length = 10000\n"
+        "[fetch]\ntimeout = 3600\nconnect_timeout = 3600\nmax_bytes = 1073741824\n"
+        'concurrency = 1000\nper_host = 1000\n[schedule]\ninterval = "365d"\njitter = 86400\n'
+        + GOOD_FEED
+        + 'interval = "8760h"\n',
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert config.fetch.max_bytes == 1024**3 and config.feeds[0].interval == "8760h"
