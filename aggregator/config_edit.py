@@ -28,19 +28,28 @@ class NewFeed:
     lang: str | None = None
 
 
-def _load(path: Path) -> TOMLDocument:
-    return tomlkit.parse(path.read_text(encoding="utf-8"))
+def _load(path: Path) -> tuple[TOMLDocument, str]:
+    """The file as a document, ending with a newline (so that an appended table starts on a
+    line of its own), and the file's line ending: that of its first line."""
+    text = path.read_bytes().decode("utf-8")
+    newline = "\r\n" if text.partition("\n")[0].endswith("\r") else "\n"
+    if text and not text.endswith("\n"):
+        text += newline
+    return tomlkit.parse(text), newline
 
 
-def _save(path: Path, document: TOMLDocument) -> None:
+def _save(path: Path, document: TOMLDocument, newline: str) -> None:
+    """Validate and write the document, every line ending in `newline`."""
     text = tomlkit.dumps(document)
+    if newline != "\n":
+        text = text.replace("\r\n", "\n").replace("\n", newline)
     parse_config(tomllib.loads(text), path, text)
     write_atomic(path, text.encode("utf-8"))
 
 
 def add_feeds(path: Path, feeds: Sequence[NewFeed]) -> None:
     """Append one [[feeds]] table per feed, each after a blank line."""
-    document = _load(path)
+    document, newline = _load(path)
     if "feeds" not in document:
         document.append("feeds", tomlkit.aot())
     tables = document["feeds"]
@@ -55,13 +64,13 @@ def add_feeds(path: Path, feeds: Sequence[NewFeed]) -> None:
         if feed.tags:
             table["tags"] = list(feed.tags)
         tables.append(table)
-    _save(path, document)
+    _save(path, document, newline)
 
 
 def remove_feed(path: Path, name: str) -> None:
     """Delete the [[feeds]] table named `name`. Comments inside it go with it; a comment block
     set off by a blank line after its last key is about what follows, and stays."""
-    document = _load(path)
+    document, newline = _load(path)
     tables = document.get("feeds")
     index = next(
         (i for i, t in enumerate(tables or []) if isinstance(t, Table) and t.get("name") == name),
@@ -80,7 +89,7 @@ def remove_feed(path: Path, name: str) -> None:
     del tables[index]
     if not tables:
         del document["feeds"]
-    _save(path, document)
+    _save(path, document, newline)
 
 
 def _trailing_comments(table: Table) -> list[Comment | Whitespace]:

@@ -60,6 +60,29 @@ def test_add_and_remove_keep_the_file_a_person_wrote(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no feed named 'science-notes'" in missing.stderr
 
 
+def test_add_and_remove_keep_the_line_endings(tmp_path: Path) -> None:
+    """A CRLF file stays CRLF; a file without a final newline gets its new table after a blank
+    line all the same."""
+    config = make_project(tmp_path, "")
+    crlf = b'# my feeds\r\n[[feeds]]\r\nname = "a"\r\nurl = "samples/tech-rss.xml"'
+    config.write_bytes(crlf)
+    proc = run_cli("add", "samples/science-atom.xml", "--name", "b", "-c", str(config))
+    assert proc.returncode == 0, proc.stderr
+    added = b'\r\n\r\n[[feeds]]\r\nname = "b"\r\nurl = "samples/science-atom.xml"\r\n'
+    assert config.read_bytes() == crlf + added
+    assert run_cli("remove", "a", "-c", str(config)).returncode == 0
+    kept = config.read_bytes()
+    assert b'name = "a"' not in kept and b'name = "b"' in kept
+    assert kept.count(b"\n") == kept.count(b"\r\n")
+
+    lf = crlf.replace(b"\r\n", b"\n")
+    config.write_bytes(lf)
+    assert (
+        run_cli("add", "samples/science-atom.xml", "--name", "b", "-c", str(config)).returncode == 0
+    )
+    assert config.read_bytes() == lf + added.replace(b"\r\n", b"\n")
+
+
 def test_add_discovers_the_feed_of_a_web_page(tmp_path: Path) -> None:
     routes = {
         "/blog/index.html": serve_bytes(PAGE, "text/html; charset=utf-8"),
