@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tomlkit
-from tomlkit.items import AoT, Comment, Table, Whitespace
+from tomlkit.items import AoT, Array, Comment, InlineTable, Table, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
 from aggregator.atomic import write_atomic
@@ -48,15 +48,17 @@ def _save(path: Path, document: TOMLDocument, newline: str) -> None:
 
 
 def add_feeds(path: Path, feeds: Sequence[NewFeed]) -> None:
-    """Append one [[feeds]] table per feed, each after a blank line."""
+    """Append one [[feeds]] table per feed, each after a blank line; or, to feeds written as an
+    array of inline tables, one more inline table each."""
     document, newline = _load(path)
     if "feeds" not in document:
         document.append("feeds", tomlkit.aot())
     tables = document["feeds"]
-    assert isinstance(tables, AoT)
+    assert isinstance(tables, AoT | Array)  # the config check let nothing else through
     for feed in feeds:
-        table = tomlkit.table()
-        table.trivia.indent = "\n"
+        table = tomlkit.table() if isinstance(tables, AoT) else tomlkit.inline_table()
+        if isinstance(table, Table):
+            table.trivia.indent = "\n"
         table["name"] = feed.name
         table["url"] = feed.url
         if feed.lang:
@@ -68,17 +70,22 @@ def add_feeds(path: Path, feeds: Sequence[NewFeed]) -> None:
 
 
 def remove_feed(path: Path, name: str) -> None:
-    """Delete the [[feeds]] table named `name`. Comments inside it go with it; a comment block
-    set off by a blank line after its last key is about what follows, and stays."""
+    """Delete the [[feeds]] table (or inline table) named `name`. Comments inside it go with it;
+    a comment block set off by a blank line after its last key is about what follows, and
+    stays."""
     document, newline = _load(path)
     tables = document.get("feeds")
     index = next(
-        (i for i, t in enumerate(tables or []) if isinstance(t, Table) and t.get("name") == name),
+        (
+            i
+            for i, t in enumerate(tables or [])
+            if isinstance(t, Table | InlineTable) and t.get("name") == name
+        ),
         None,
     )
     if tables is None or index is None:
         raise UsageError(f"no feed named {name!r} in {path}")
-    trailing = _trailing_comments(tables[index])
+    trailing = _trailing_comments(tables[index]) if isinstance(tables[index], Table) else []
     if trailing:
         keeper = tables[index - 1] if index > 0 else _table_before(document, "feeds")
         target = keeper.value if keeper is not None else document

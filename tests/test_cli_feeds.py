@@ -83,6 +83,20 @@ def test_add_and_remove_keep_the_line_endings(tmp_path: Path) -> None:
     assert config.read_bytes() == lf + added.replace(b"\r\n", b"\n")
 
 
+def test_add_and_remove_take_feeds_written_as_inline_tables(tmp_path: Path) -> None:
+    wire = '  { name = "tech-wire", url = "samples/tech-rss.xml" },\n'
+    config = make_project(tmp_path, f"feeds = [\n{wire}]\n")
+    proc = run_cli(
+        "add", "samples/science-atom.xml", "--name", "sci", "--tag", "lab", "-c", str(config)
+    )
+    assert proc.returncode == 0, proc.stderr
+    sci = '  {name = "sci", url = "samples/science-atom.xml", tags = ["lab"]},\n'
+    assert config.read_text(encoding="utf-8") == f"feeds = [\n{wire}{sci}]\n"
+    removed = run_cli("remove", "tech-wire", "-c", str(config))
+    assert removed.returncode == 0, removed.stderr
+    assert config.read_text(encoding="utf-8") == f"feeds = [\n{sci}]\n"
+
+
 def test_add_discovers_the_feed_of_a_web_page(tmp_path: Path) -> None:
     routes = {
         "/blog/index.html": serve_bytes(PAGE, "text/html; charset=utf-8"),
