@@ -53,6 +53,7 @@ class Daemon:
         self._wake = threading.Event()
         self._reload = threading.Event()
         self._pending: set[str] = set()
+        self._republish = False  # the next cycle publishes even when no feed is due
         self._pending_lock = threading.Lock()
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(1)},
@@ -117,11 +118,12 @@ class Daemon:
             if self._reload.is_set():
                 self._reload.clear()
                 self.reload()
-            if self._pending and not self.stop.wait(defaults.BATCH_WINDOW):
+            if (self._pending or self._republish) and not self.stop.wait(defaults.BATCH_WINDOW):
                 self._cycle()
 
     def reload(self) -> None:
-        """Read config.toml again; feeds added or changed are fetched at once."""
+        """Read config.toml again; feeds added or changed are fetched at once, and output/ is
+        published at once when the site settings changed."""
         try:
             config = load_config(self.config.path)
         except ConfigError as exc:
@@ -131,6 +133,7 @@ class Daemon:
         fresh = [f.name for f in config.feeds if old.get(f.name) != f]
         removed = old.keys() - {f.name for f in config.feeds}
         self._schedule(config)
+        self._republish = self._republish or config.site != self.config.site
         self.config = config
         LOGGER.info(
             "config reloaded: %d feeds, %d added or changed, %d removed",
@@ -155,13 +158,14 @@ class Daemon:
     def _cycle(self) -> None:
         with self._pending_lock:
             names, self._pending = self._pending, set()
+        republish, self._republish = self._republish, False
         config = self.config
         try:
             with writer_lock_until(config.lock_path, self.stop) as held:
                 if not held:
                     return
                 feeds = due_feeds(config, (f for f in config.feeds if f.name in names), time.time())
-                if not feeds:
+                if not feeds and not republish:
                     return
                 started = time.monotonic()
                 report = run_cycle(config, feeds, progress=log_outcome, stop=self.stop)

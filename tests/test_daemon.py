@@ -208,6 +208,38 @@ def test_daemon_reloads_on_sighup_and_keeps_config_when_broken(tmp_path: Path) -
     assert_files_whole(tmp_path)
 
 
+def test_sighup_with_new_site_settings_publishes_at_once(tmp_path: Path) -> None:
+    """A new base_url (or title, formats…) reaches output/ at the reload, not at the next run."""
+    head = '[schedule]\ninterval = "1d"\n[[feeds]]\nname = "a"\nurl = "samples/tech-rss.xml"\n'
+    config = make_project(tmp_path, '[site]\nbase_url = "https://old.example/"\n' + head)
+    all_xml = tmp_path / "output" / "all.xml"
+    log = tmp_path / "daemon.log"
+    daemon = start_cli("run", "-c", str(config), log=log)
+    try:
+        wait_for(all_xml.exists, 20, "the first publish")
+        assert 'href="https://old.example/all.xml"' in all_xml.read_text(encoding="utf-8")
+        config.write_text(
+            '[site]\nbase_url = "https://new.example/"\nformats = ["atom", "json"]\n' + head,
+            encoding="utf-8",
+        )
+        daemon.send_signal(signal.SIGHUP)
+
+        def republished() -> bool:
+            atom = all_xml.read_text(encoding="utf-8")
+            return (
+                'href="https://new.example/all.xml"' in atom
+                and all_xml.with_suffix(".json").exists()
+            )
+
+        wait_for(republished, 10, "the new base_url and format in output/")
+        assert stop(daemon) < 10
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert log.read_text(encoding="utf-8").count(" INFO a: ") == 1  # published, not fetched
+
+
 def test_feeds_sharing_a_schedule_are_grouped(tmp_path: Path) -> None:
     config = make_project(
         tmp_path,
