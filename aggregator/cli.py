@@ -365,13 +365,15 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
 def cmd_import_opml(config: Config, args: argparse.Namespace) -> int:
     from aggregator.config_edit import add_feeds
     from aggregator.feedlist import describe, from_outlines
-    from aggregator.opml import parse_opml
+    from aggregator.opml import OpmlError, parse_opml
 
     try:
-        data = args.file.read_bytes()
+        outlines = parse_opml(args.file.read_bytes())
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
-    result = from_outlines(config, parse_opml(data))
+    except OpmlError as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
+    result = from_outlines(config, outlines)
     if result.feeds:
         with writer_lock(config.lock_path, args.lock_wait):
             add_feeds(config.path, result.feeds)

@@ -209,6 +209,16 @@ class _Table:
                 ) from None
         return value
 
+    def schedule(self, default_interval: str | None) -> tuple[str | None, str | None]:
+        """The table's `interval` and `cron`, at most one of them (`default_interval` when it
+        sets neither)."""
+        cron = self.cron("cron")
+        if cron is not None and "interval" in self.data:
+            raise self.loader.error(
+                f"{self.prefix}.interval", "either interval or cron, not both (cron is set too)"
+            )
+        return self.interval("interval", None if cron else default_interval), cron
+
     def cron(self, key: str) -> str | None:
         value = self.text(key, None)
         if value is not None:
@@ -335,9 +345,9 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
     fetch_t.done()
 
     schedule_t = _Table(loader, data.get("schedule", {}), "schedule")
-    cron = schedule_t.cron("cron")
+    interval, cron = schedule_t.schedule(defaults.SCHEDULE_INTERVAL)
     schedule = ScheduleConfig(
-        interval=schedule_t.interval("interval", None if cron else defaults.SCHEDULE_INTERVAL),
+        interval=interval,
         cron=cron,
         jitter=schedule_t.whole("jitter", 0, MAX_JITTER, minimum=0),
     )
@@ -406,14 +416,15 @@ def _feed(
     else:
         local_path = (root / url).resolve()
     lang = table.text("lang", None)
+    interval, cron = table.schedule(None)
     feed = FeedConfig(
         name=name,
         url=url,
         lang=lang,
         tags=table.tags("tags"),
         front=_front_matter(table, front, front.lang),
-        interval=table.interval("interval", None),
-        cron=table.cron("cron"),
+        interval=interval,
+        cron=cron,
         include=table.regexes("include"),
         exclude=table.regexes("exclude"),
         entry_categories=table.flag("entry_categories", False),

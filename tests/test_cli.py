@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import sqlite3
 import subprocess
 from http.server import BaseHTTPRequestHandler
@@ -16,9 +17,9 @@ import pytest
 from filelock import FileLock
 
 from aggregator import __version__, state
-from aggregator.cli import main
+from aggregator.cli import COMMANDS, main
 from aggregator.state import SCHEMA_VERSION, State
-from tests.helpers import CLI, http_server, make_project, rss, run_cli, serve_bytes
+from tests.helpers import CLI, REPO, http_server, make_project, rss, run_cli, serve_bytes
 
 GOOD_AND_BAD = (
     "[fetch]\nallow_private_networks = true\n"
@@ -207,3 +208,10 @@ def test_a_state_database_locked_by_another_program_is_named_with_what_to_do(
         "another program holds it, try again later"
     )
     assert capsys.readouterr().err.splitlines()[-2:] == [expected, expected]
+
+
+def test_the_readme_names_every_command_that_waits_for_the_lock() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| 3 |"))
+    named = set(re.findall(r"`([a-z-]+)`", row.partition("(")[2].partition(")")[0]))
+    assert named == {name for name, spec in COMMANDS.items() if spec.writes}

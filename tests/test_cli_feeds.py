@@ -188,7 +188,8 @@ def test_import_refuses_a_broken_opml_file(tmp_path: Path) -> None:
     bad.write_text("<opml><body><outline", encoding="utf-8")
     proc = run_cli("import-opml", str(bad), "-c", str(config))
     assert proc.returncode == 2
-    assert "not well-formed XML" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"aggregator: {bad}: not well-formed XML" in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert config.read_text(encoding="utf-8") == ""
 
 

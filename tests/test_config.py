@@ -23,6 +23,16 @@ GOOD_FEED = '[[feeds]]\nname = "a"\nurl = "a.xml"\n'
         (GOOD_FEED + GOOD_FEED, "feeds[1].name", "used twice"),
         ('[schedule]\ninterval = "often"\n', "schedule.interval", "interval"),
         ('[schedule]\ncron = "61 * * * *"\n', "schedule.cron", "crontab"),
+        (
+            '[schedule]\ninterval = "1h"\ncron = "0 * * * *"\n',
+            "schedule.interval",
+            "either interval or cron, not both",
+        ),
+        (
+            GOOD_FEED + 'cron = "0 * * * *"\ninterval = "1h"\n',
+            "feeds[0] (a).interval",
+            "either interval or cron, not both",
+        ),
         ("[fetch]\ntimeout = true\n", "fetch.timeout", "positive number"),
         ('[site]\ntimezone = "Mars/Olympus"\n', "site.timezone", "time zone"),
         ('[site]\nhub = "pubsubhubbub"\n', "site.hub", "URL of a WebSub hub"),
