@@ -428,9 +428,10 @@ class State:
         )
 
     def source_tags(self, entry_id: str) -> dict[str, tuple[str, ...]]:
-        """The tags each source gives this entry, in the order the sources first gave it."""
+        """The tags each source gives this entry, in the order the sources first gave it (the
+        order of their rows: sources met in one run share their `seen`)."""
         rows = self.db.execute(
-            "SELECT source, tags FROM entry_sources WHERE id = ? ORDER BY seen, source",
+            "SELECT source, tags FROM entry_sources WHERE id = ? ORDER BY seen, rowid",
             (entry_id,),
         )
         return {source: tuple(json.loads(tags)) for source, tags in rows}

@@ -291,7 +291,7 @@ class _Batch:
 
     def add_source(self, post: Post, existing: StoredEntry) -> None:
         """Another source's copy of a stored article: its tags join the file's, its text does
-        not."""
+        not. An article first stored in this run is new, not updated: it keeps its time."""
         self.state.add_identity(post.identity, existing.id)
         by_source = self.state.source_tags(existing.id)
         if by_source.get(post.source) == post.tags:
@@ -304,9 +304,12 @@ class _Batch:
         text = with_tags(Path(target).read_text(encoding="utf-8"), tags)
         digest = text_hash(text)
         self.write(target, text, existing.id, digest)
-        stored = replace(existing, tags=tags, updated=self.stamp, hash=digest)
+        fresh = existing.first_seen == self.stamp
+        updated = existing.updated if fresh else self.stamp
+        stored = replace(existing, tags=tags, updated=updated, hash=digest)
         self.state.save_entry(stored, post.identity)
-        self.result.count(existing)
+        if not fresh:
+            self.result.count(existing)
 
     def _record(
         self,

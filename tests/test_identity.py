@@ -262,3 +262,27 @@ def test_identity_prefers_guid_then_link_then_title_and_date() -> None:
     assert by_title != entry_identity("src", None, None, "T", "2025")
     assert link_key("https://X.example:443/p?b=2&a=1&gclid=9#frag") == "//x.example/p?a=1&b=2"
     assert link_key("javascript:alert(1)") is None
+
+
+def test_an_article_of_three_sources_keeps_its_tags_in_order(tmp_path: Path) -> None:
+    """Sources that first list an article in one run add their tags in config order, which a
+    later run keeps (not the order of their names): the file is not rewritten, and the
+    article, new in that run, keeps its date as its updated time and counts as new once."""
+    names = ("a-one", "zz-two", "b-three")
+    shared = item("Shared story", "https://news.example/story", "s")
+    project = Project(
+        tmp_path, {name: rss(shared, link=f"https://{name}.example/") for name in names}
+    )
+    config = load_config(project.config_path)
+    report = run_cycle(config, config.feeds)
+    assert [(o.new, o.updated) for o in report.outcomes] == [(1, 0), (0, 0), (0, 0)]
+    assert len(project.files()) == 1
+    assert project.meta()[0]["tags"] == list(names)
+    with State(tmp_path / "aggregator-state.sqlite") as state:
+        [entry] = state.all_entries()
+    assert entry.updated == entry.date
+    before = snapshot(tmp_path / "feeds")
+    time.sleep(0.05)
+    project.write("a-one", rss(shared, link="https://a-one.example/") + "<!-- changed -->")
+    project.fetch()
+    assert snapshot(tmp_path / "feeds") == before
