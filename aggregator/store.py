@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aggregator.atomic import discard, install, write_many
 from aggregator.frontmatter import front_day, with_tags, with_title
-from aggregator.identity import slug
+from aggregator.identity import canonical_link, slug
 from aggregator.models import Post
 from aggregator.state import State, StoredEntry
 
@@ -85,6 +85,14 @@ def _own_text(post: Post, title: str, tags: tuple[str, ...]) -> str:
     """The post's file text with the title and tags the store settled on."""
     text = post.text if title == post.title else with_title(post.text, title)
     return text if tags == post.tags else with_tags(text, tags)
+
+
+def _retagged(link: str, stored: str) -> bool:
+    """Whether an entry's link differs from the one stored only in what its canonical form
+    drops (tracking parameters, a fragment): no change of the article, which keeps the link
+    it has."""
+    canonical = canonical_link(link)
+    return link != stored and canonical is not None and canonical == canonical_link(stored)
 
 
 def store_posts(
@@ -266,9 +274,11 @@ class _Batch:
         tags = merged_tags(post.source, post.tags, by_source)
         title = unique_title(self.state, post, existing.id)
         text = _own_text(post, title, tags)
-        digest = text_hash(text)
-        fetched = self.state.hand_edit(existing.id) if digest != existing.hash else None
-        if present and digest in (existing.hash, fetched):  # fetched: a person's edit stands
+        digest = known = text_hash(text)
+        if digest != existing.hash and _retagged(post.link, existing.link):
+            known = text_hash(text.replace(post.link, existing.link))  # the text as it was
+        fetched = self.state.hand_edit(existing.id) if known != existing.hash else None
+        if present and known in (existing.hash, fetched):  # fetched: a person's edit stands
             self.state.add_identity(post.identity, existing.id)
             return
         if fetched is not None:  # the source changed the article: its new text replaces the edit

@@ -286,3 +286,34 @@ def test_an_article_of_three_sources_keeps_its_tags_in_order(tmp_path: Path) -> 
     project.write("a-one", rss(shared, link="https://a-one.example/") + "<!-- changed -->")
     project.fetch()
     assert snapshot(tmp_path / "feeds") == before
+
+
+def test_a_link_whose_tracking_parameters_change_leaves_its_file_alone(tmp_path: Path) -> None:
+    """A source that stamps its links with each day's campaign does not change its articles:
+    their files keep their bytes (and the link they have) until the article itself changes."""
+
+    def items(campaign: str, body: str = "Body text.") -> str:
+        return rss(
+            *(
+                item(
+                    f"Post {n}",
+                    f"https://blog.example/{n}?utm_campaign={campaign}",
+                    f"g{n}",
+                    body=body,
+                )
+                for n in (1, 2)
+            )
+        )
+
+    project = Project(tmp_path, {"blog": items("2026-11-28")})
+    project.fetch()
+    before = snapshot(tmp_path / "feeds")
+    time.sleep(0.05)
+    project.write("blog", items("2026-11-29"))
+    project.fetch()
+    assert snapshot(tmp_path / "feeds") == before
+    project.write("blog", items("2026-11-30", body="Revised."))
+    project.fetch()
+    for path in project.files():
+        text = path.read_text(encoding="utf-8")
+        assert "Revised." in text and "utm_campaign=2026-11-30)" in text
