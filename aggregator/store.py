@@ -1,5 +1,6 @@
 """The one writer of feeds/: entry files written atomically, only when their bytes change. An
-article met again under a new guid, or in another source, updates the file it already has."""
+article met again under a new guid, or in another source, updates the file it already has; a
+guid met again on another article does not."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+from aggregator import identity
 from aggregator.atomic import discard, install, write_many
 from aggregator.frontmatter import front_day, with_tags, with_title
 from aggregator.identity import canonical_link, slug
@@ -113,6 +115,7 @@ def store_posts(
     posts = _not_deleted(state, list(posts))
     unseen = _Unseen(state, posts if together else [], batch.stamp)
     handled: set[str] = set()
+    listed = {post.link_key for post in posts if post.link_key}
     for post in posts:
         if unseen.claim(post):
             batch.new(post, unseen)
@@ -120,6 +123,9 @@ def store_posts(
             continue
         unseen.flush()
         existing = state.find_entry(post.identity, post.entry_id, post.link_key)
+        if existing is not None and _guid_reused(state, post, existing, listed):
+            post = _by_link(post)
+            existing = state.find_entry(post.identity, post.entry_id, post.link_key)
         if existing is None:
             batch.new(post)
             handled.add(post.entry_id)
@@ -137,6 +143,28 @@ def store_posts(
     state.save_html(batch.html)
     state.save_entry_files(batch.checked())
     return batch.result
+
+
+def _guid_reused(state: State, post: Post, existing: StoredEntry, listed: set[str]) -> bool:
+    """Whether the stored entry that the post's guid found is another article (a feed that
+    numbers its items by position): their links differ, and it is not the article moved (the
+    same title and date, its old link no longer `listed` in the feed, the new one no other
+    entry's)."""
+    if not (post.link_key and existing.link_key) or post.link_key == existing.link_key:
+        return False
+    moved = (
+        existing.title == post.title
+        and existing.date == post.date.timestamp()
+        and existing.link_key not in listed
+        and not state.known("link_key", [post.link_key])
+    )
+    return not moved
+
+
+def _by_link(post: Post) -> Post:
+    """The post identified by its link, not by its guid."""
+    key = identity.entry_identity(post.source, None, post.link, post.title, None)
+    return replace(post, identity=key, entry_id=identity.entry_id(key))
 
 
 def _not_deleted(state: State, posts: list[Post]) -> list[Post]:

@@ -8,6 +8,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from aggregator.config import load_config
 from aggregator.frontmatter import read
 from aggregator.identity import entry_id, entry_identity, link_key, slug
@@ -317,3 +319,46 @@ def test_a_link_whose_tracking_parameters_change_leaves_its_file_alone(tmp_path:
     for path in project.files():
         text = path.read_text(encoding="utf-8")
         assert "Revised." in text and "utm_campaign=2026-11-30)" in text
+
+
+@pytest.mark.parametrize("dated", [True, False])
+def test_a_guid_reused_for_another_article_keeps_both(tmp_path: Path, dated: bool) -> None:
+    """Guids that are positions (`item-0` the newest): as the window moves, each guid names
+    another article, which is stored as a new one, told apart by its link; no article is
+    overwritten or lost, with dates of their own or all the same."""
+
+    def window(newest: int) -> str:
+        return rss(
+            *(
+                item(
+                    f"Story {n}",
+                    f"https://blog.example/story/{n}",
+                    f"item-{newest - n}",
+                    f"Mon, 02 Nov 2026 {n if dated else 0:02d}:00:00 GMT",
+                    body=f"Text of story {n}.",
+                )
+                for n in range(newest, newest - 3, -1)
+            )
+        )
+
+    project = Project(tmp_path, {"blog": window(3)})
+    project.fetch()
+    first = snapshot(tmp_path / "feeds")
+    for newest in (4, 6):  # one step, then two: story 4 moves from item-0 to item-2
+        project.write("blog", window(newest))
+        project.fetch()
+    titles = sorted(str(meta["title"]) for meta in project.meta())
+    assert titles == [f"Story {n}" for n in range(1, 7)]
+    assert {path: snapshot(tmp_path / "feeds")[path] for path in first} == first
+
+
+def test_an_article_whose_link_moved_keeps_its_file(tmp_path: Path) -> None:
+    """The same guid, title and date at another link, the old one no longer listed: the site
+    moved the article, which keeps its file."""
+    project = Project(tmp_path, {"blog": rss(item("Story", "https://blog.example/p?id=1", "g1"))})
+    project.fetch()
+    [path] = project.files()
+    project.write("blog", rss(item("Story", "https://blog.example/2026/story", "g1")))
+    project.fetch()
+    assert project.files() == [path]
+    assert "(https://blog.example/2026/story)" in path.read_text(encoding="utf-8")
