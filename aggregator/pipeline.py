@@ -120,7 +120,10 @@ def run_cycle(
         with state.transaction():
             state.set_meta(TEMPS_KEY, "cycle")
         clock = time.time()
-        states = {f.name: health.for_url(state.feed(f.name), f.url) for f in feeds}
+        states = {
+            f.name: _started_over(config, state, health.for_url(state.feed(f.name), f.url))
+            for f in feeds
+        }
         due = [f for f in feeds if force or f.is_local or health.is_due(states[f.name], clock)]
         user_agent = config.fetch.user_agent or default_user_agent(config.site.base_url)
         now = datetime.now(UTC).replace(microsecond=0)
@@ -135,6 +138,16 @@ def run_cycle(
             with state.transaction():
                 state.set_meta(TEMPS_KEY, CLEAN)
     return report
+
+
+def _started_over(config: Config, state: State, feed: FeedState) -> FeedState:
+    """The feed's state, without its validators and body hash when a person deleted its folder
+    of feeds/ (starting over) while entries are indexed there: its fetch reads the source whole
+    and writes them again."""
+    folder = entry_folder(feed.name)
+    if os.path.isdir(config.site.feeds_dir / folder) or not state.file_hashes(folder):
+        return feed
+    return replace(feed, etag=None, last_modified=None, body_hash=None)
 
 
 def _index_feeds(config: Config, state: State) -> ReconcileResult | None:

@@ -36,7 +36,8 @@ _ATOM = "{http://www.w3.org/2005/Atom}"
 @dataclass
 class ReconcileResult:
     edited: int = 0
-    deleted: int = 0
+    deleted: int = 0  # by hand, file by file
+    dropped: int = 0  # with their folder, deleted whole (starting over)
     indexed: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -114,13 +115,15 @@ def reconcile(config: Config, state: State, now: float) -> ReconcileResult:
             gone = folder not in listings  # deleted whole: its entries may come back
             indexed = _reconcile_folder(state, feeds_dir, folder, files, gone, tz, now, result)
             owner = owners.get(folder, folder)
+            if gone:  # its next fetch reads the source whole, to write them again
+                state.forget_validators([owner])
             for name in sorted(files.keys() - indexed):
                 if _ENTRY_NAME.fullmatch(name):
                     rel = f"{folder}/{name}"
                     _index(state, feeds_dir, rel, owner, files[name], tz, published, result)
             clean = len(result.problems) == problems
             state.save_folder_digest(folder, digests.get(folder) if clean else None)
-        if result.deleted:
+        if result.deleted or result.dropped:
             state.drop_orphans()
         state.set_meta(FEEDS_INDEXED, "yes")
     return result
@@ -151,7 +154,10 @@ def _reconcile_folder(
                 found = path.stat()
             except FileNotFoundError:
                 state.delete_entry(entry_id, None if gone else now)
-                result.deleted += 1
+                if gone:
+                    result.dropped += 1
+                else:
+                    result.deleted += 1
                 continue
             except OSError as exc:
                 result.problems.append(f"{path}: cannot read the entry ({exc.strerror})")

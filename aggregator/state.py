@@ -459,16 +459,26 @@ class State:
 
     def forget_deleted(self, sources: Sequence[str]) -> int:
         """Let a fetch write the entries deleted by hand again (those that `sources` stored,
-        all when empty): their feeds' validators and body hash are dropped, so that the next
-        fetch reads them whole. How many deletions were forgotten."""
-        where = f"WHERE source IN ({_marks(list(sources))})" if sources else ""
+        all when empty): the validators and body hash of `sources` (else of the feeds that
+        stored them) are dropped, so that the next fetch reads them whole. How many deletions
+        were forgotten."""
         values = list(sources)
-        self.db.execute(
-            "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL WHERE name IN "
-            f"(SELECT DISTINCT source FROM deleted_entries {where})",
-            values,
-        )
+        where = f"WHERE source IN ({_marks(values)})" if values else ""
+        feeds = values or [
+            r[0] for r in self.db.execute("SELECT DISTINCT source FROM deleted_entries")
+        ]
+        self.forget_validators(feeds)
         return self.db.execute(f"DELETE FROM deleted_entries {where}", values).rowcount
+
+    def forget_validators(self, names: Sequence[str]) -> None:
+        """Drop the ETag, Last-Modified and body hash of feeds, so that their next fetch reads
+        and stores them whole."""
+        for chunk in _chunks(list(names)):
+            self.db.execute(
+                "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL "
+                f"WHERE name IN ({_marks(chunk)})",
+                chunk,
+            )
 
     def forget_deleted_entry(self, entry_id: str) -> None:
         """An entry's file was put back: its article is no longer deleted."""

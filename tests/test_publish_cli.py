@@ -111,7 +111,8 @@ def test_a_whole_folder_deleted_before_any_publish_drops_its_entries(tmp_path: P
         assert reconcile(config, state, BASE_TIME).deleted == 0
         add_entry(config, state, "new", source="fresh")
         shutil.rmtree(config.site.feeds_dir / "fresh")
-        assert reconcile(config, state, BASE_TIME).deleted == 1
+        started_over = reconcile(config, state, BASE_TIME)
+        assert (started_over.deleted, started_over.dropped) == (0, 1)
         # a folder deleted whole is not remembered as deleted, file by file
         assert state.db.execute("SELECT COUNT(*) FROM deleted_entries").fetchone()[0] == 0
         publish(config, state)
@@ -221,6 +222,28 @@ def test_an_entry_deleted_by_hand_stays_deleted_until_undeleted(tmp_path: Path) 
         "Kept, revised",
         "Unwanted, revised",
     }
+
+
+def test_a_folder_deleted_whole_is_written_again_by_the_next_fetch(tmp_path: Path) -> None:
+    """Deleting a source's folder is starting over, not a deletion by hand: the next fetch
+    that reads the source writes its articles again, although the server would answer 304 and
+    the body is the same, whether `publish` ran in between or not."""
+    bodies = {"v": rss("Remote", [("a", "First"), ("b", "Second")])}
+    with remote_project(tmp_path, bodies) as config:
+        assert run_cli("fetch", "-c", str(config)).returncode == 0
+        folder = tmp_path / "feeds" / "remote"
+        files = {path: path.read_bytes() for path in folder.glob("*.md")}
+        assert len(files) == 2
+        shutil.rmtree(folder)
+        assert run_cli("fetch", "--force", "-c", str(config)).returncode == 0
+        assert {path: path.read_bytes() for path in folder.glob("*.md")} == files
+        shutil.rmtree(folder)
+        proc = run_cli("publish", "-c", str(config))
+        assert "0 entries edited and 0 deleted by hand" in proc.stderr, proc.stderr
+        assert feed_entries(tmp_path / "output" / "all.xml") == {}
+        assert run_cli("fetch", "--force", "-c", str(config)).returncode == 0
+    assert {path: path.read_bytes() for path in folder.glob("*.md")} == files
+    assert set(feed_entries(tmp_path / "output" / "all.xml")) == {"First", "Second"}
 
 
 def test_a_lost_state_database_is_rebuilt_from_the_entry_files(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from aggregator.config import FeedConfig, FrontMatterDefaults
 from aggregator.convert import convert_entry, identify_entries
 from aggregator.models import Post
 from aggregator.parse import parse_feed
-from aggregator.state import SCHEMA_VERSION, State
+from aggregator.state import SCHEMA_VERSION, FeedState, State
 from aggregator.store import store_posts
 from aggregator.workers import Prewrite, _prewrite
 from tests.helpers import snapshot
@@ -222,3 +222,13 @@ def test_a_folder_deleted_whole_is_written_again(tmp_path: Path) -> None:
             store_posts(state, feeds, BATCHES[0], NOW)
         assert state.db.execute("SELECT COUNT(*) FROM deleted_entries").fetchone()[0] == 0
     assert {p: data for p, (data, _) in snapshot(feeds).items()} == files
+
+
+def test_undeleting_a_feed_drops_its_validators(tmp_path: Path) -> None:
+    """`undelete NAME` has the named feed read whole by its next fetch, deletions or not."""
+    with State(tmp_path / "state.sqlite") as state, state.transaction():
+        for name in ("blog", "mirror"):
+            state.save_feed(FeedState(name, etag='"1"', last_modified="Mon", body_hash="h"))
+        assert state.forget_deleted(["blog"]) == 0
+        assert state.feed("blog") == FeedState("blog")
+        assert state.feed("mirror").etag == '"1"'
