@@ -19,6 +19,10 @@ from aggregator.models import EntryData, FeedData
 from aggregator.plainrss import read_plain_rss
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+# feedparser writes an empty XHTML element as a pair: `<br></br>`, which HTML reads as two breaks
+_VOID_END = re.compile(
+    r"</(?:area|base|br|col|embed|hr|img|input|link|meta|param|source|track|wbr)\s*>", re.I
+)
 # what expat says of a document that stops in a token or before its root element is closed
 _CUT_OFF = ("no element found", "unclosed token")
 _ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:item|entry)\s*>")
@@ -100,7 +104,7 @@ def _describe(exc: Any, body: bytes) -> str:
 
 
 def _entry(entry: Any, feed: Any) -> EntryData:
-    content, base = _content(entry)
+    content, base, language = _content(entry)
     return EntryData(
         guid=_text(entry.get("id")) or None,
         link=_link(entry),
@@ -117,7 +121,7 @@ def _entry(entry: Any, feed: Any) -> EntryData:
             t for t in (_text(x.get("term")) for x in entry.get("tags", []) or []) if t
         ),
         images=_images(entry),
-        language=entry.get("language") or None,
+        language=entry.get("language") or language or None,
     )
 
 
@@ -142,17 +146,19 @@ def _link(entry: Any) -> str | None:
     return None
 
 
-def _content(entry: Any) -> tuple[str, str | None]:
-    """The richest HTML body: the longest content element, else the summary."""
-    best: tuple[str, str | None] = ("", None)
+def _content(entry: Any) -> tuple[str, str | None, str | None]:
+    """The richest HTML body (the longest content element, else the summary), its base URL and
+    its `xml:lang` (which an Atom entry inherits from the feed unless it sets its own)."""
+    best: tuple[str, str | None, str | None] = ("", None, None)
     for item in entry.get("content", []) or []:
         value = item.get("value") or ""
         if len(value) > len(best[0]):
-            best = (_as_html(value, item.get("type", "")), item.get("base"))
+            best = (_as_html(value, item.get("type", "")), item.get("base"), item.get("language"))
     if not best[0]:
         detail = entry.get("summary_detail") or {}
         summary = entry.get("summary") or ""
-        best = (_as_html(summary, detail.get("type", "")), detail.get("base"))
+        html = _as_html(summary, detail.get("type", ""))
+        best = (html, detail.get("base"), detail.get("language"))
     return best
 
 
@@ -161,6 +167,8 @@ def _as_html(value: str, mime: str) -> str:
         from html import escape
 
         return "".join(f"<p>{escape(p)}</p>" for p in value.split("\n\n") if p.strip())
+    if mime == "application/xhtml+xml" and "</" in value:
+        return _VOID_END.sub("", value)
     return value
 
 

@@ -157,3 +157,21 @@ def test_a_document_cut_off_keeps_only_its_whole_entries(document: str, encoding
     closing = "</channel></rss>" if "<rss" in document else "</feed>"
     unclosed = parse_feed(whole[: len(whole) - len(closing) * (2 if encoding == "utf-16" else 1)])
     assert unclosed.cut_off and unclosed.entries == full.entries
+
+
+ATOM_XHTML_JA = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en"><title>X</title><id>urn:x</id>
+<updated>2026-11-02T10:00:00Z</updated>
+<entry xml:lang="ja"><title>Poem</title><id>urn:x:1</id><updated>2026-11-02T10:00:00Z</updated>
+<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>one<br/>two<hr/></p></div>
+</content></entry>
+<entry><title>Plain</title><id>urn:x:2</id><updated>2026-11-02T10:00:00Z</updated>
+<summary>text</summary></entry></feed>"""
+
+
+def test_xhtml_content_keeps_one_break_per_br_and_the_entry_s_own_language() -> None:
+    first, second = parse_feed(ATOM_XHTML_JA).entries
+    assert first.content_html.count("<br") == 1
+    assert "</br>" not in first.content_html
+    assert first.language == "ja"
+    assert second.language == "en"  # inherited from the feed
