@@ -41,7 +41,8 @@ TRACKING_PARAMS = frozenset(
 )
 ENTRY_ID_LENGTH = 20
 TAG_LENGTH = 60
-_NOT_WORD = re.compile(r"[\W_]+")
+# a category's `+` or `#` after a word is part of its name (`C++`, `C#`), else a separator
+_SHARP_END = re.compile(r"(?<=[^\W_])#(?=\s|$)")
 
 
 def canonical_link(link: str | None) -> str | None:
@@ -102,9 +103,19 @@ def entry_id(identity: str) -> str:
 
 
 def tag_slug(text: str) -> str:
-    """A tag from free text (an entry's category): lowercase words of any script joined by
-    `-`; empty when nothing is left."""
-    return _NOT_WORD.sub("-", drop_controls(text).lower()).strip("-")[:TAG_LENGTH].strip("-")
+    """A tag from free text (an entry's category): lowercase words of any script (combining
+    marks kept, in NFC) joined by `-`, a word's trailing `+` kept and `#` spelled `-sharp`
+    (`C++`, `C#` ⇒ `c++`, `c-sharp`); empty when nothing is left."""
+    text = _SHARP_END.sub("-sharp", unicodedata.normalize("NFC", drop_controls(text)).lower())
+    words: list[str] = []
+    word: list[str] = []
+    for char in text + " ":
+        if char.isalnum() or unicodedata.category(char)[0] == "M" or (char == "+" and word):
+            word.append(char)
+        elif word:
+            words.append("".join(word))
+            word = []
+    return "-".join(words)[:TAG_LENGTH].strip("-")
 
 
 TAG_RULE = "a letter or digit, and no '/', '\\' or control character"  # what usable_tag() asks

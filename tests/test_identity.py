@@ -12,7 +12,7 @@ import pytest
 
 from aggregator.config import load_config
 from aggregator.frontmatter import read
-from aggregator.identity import entry_id, entry_identity, link_key, slug
+from aggregator.identity import entry_id, entry_identity, link_key, slug, tag_slug
 from aggregator.pipeline import run_cycle
 from aggregator.state import State
 from aggregator.store import entry_path
@@ -362,3 +362,23 @@ def test_an_article_whose_link_moved_keeps_its_file(tmp_path: Path) -> None:
     project.fetch()
     assert project.files() == [path]
     assert "(https://blog.example/2026/story)" in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("category", "tag"),
+    [
+        ("Machine Learning", "machine-learning"),
+        ("科技", "科技"),
+        # vowel signs and viramas are part of their words
+        ("हिन्दी", "हिन्दी"),
+        ("தமிழ்", "தமிழ்"),
+        ("Cafe\u0301 crème", "café-crème"),  # decomposed: the same tag as the composed form
+        ("C++", "c++"),
+        ("C#", "c-sharp"),
+        ("C", "c"),
+        ("Issue #5", "issue-5"),
+        ("__init__", "init"),
+    ],
+)
+def test_category_tags_keep_whole_words_and_distinct_names(category: str, tag: str) -> None:
+    assert tag_slug(category) == tag
