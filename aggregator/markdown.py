@@ -113,7 +113,8 @@ _INLINE = frozenset(
         *("dt", "td", "th"),
     }
 )
-_DEFINITION_START = re.compile(r"<dd>(?:\s*<(?:p|div)>)*\s*")
+# the start of a definition's text (none when it is empty)
+_DEFINITION_START = re.compile(r"<dd>(?:\s*+<(?:p|div)>)*+\s*+(?!</)")
 _CLEANER = nh3.Cleaner(
     tags=_TAGS,
     attributes=_ATTRIBUTES,
@@ -399,6 +400,8 @@ def _mark(clean: str) -> str:
     code = inline = 0
     pres: list[bool] = []
     emphasis = dict.fromkeys(EMPHASIS_TAGS.values(), 0)
+    terms: list[bool] = []  # for each open list of definitions: whether it had a term yet
+    definitions: list[bool] = []  # for each open <dd>: whether it is a definition
 
     def token(match: re.Match[str]) -> str:
         nonlocal code, inline
@@ -417,6 +420,8 @@ def _mark(clean: str) -> str:
                 name = "code" if pres[-1] else name
         elif name in _INLINE:
             inline = max(0, inline - 1) if closing else inline + 1
+        if name in ("dl", "dt", "dd"):
+            name = _definition_part(name, bool(closing), terms, definitions)
         if name in CODE_TAGS:
             code = max(0, code - 1) if closing else code + 1
         elif name == "a" and code:  # Markdown has no link inside code: its text stays
@@ -434,6 +439,25 @@ def _mark(clean: str) -> str:
 
     marked = _MARK_TOKEN.sub(token, clean)
     return _DEFINITION_START.sub(rf"\g<0>{_DEFINITION}", marked) if "<dd>" in marked else marked
+
+
+def _definition_part(name: str, closing: bool, terms: list[bool], definitions: list[bool]) -> str:
+    """The element a part of a definition list is written as: a `<dd>` before any `<dt>` of
+    its list becomes a `<div>`, since Hugo's `: definition` needs a term line above it (it
+    would make a term of the paragraph before)."""
+    if name == "dl":
+        if closing and terms:
+            terms.pop()
+        elif not closing:
+            terms.append(False)
+    elif name == "dt" and terms:
+        terms[-1] = True
+    elif name == "dd":
+        if not closing:
+            definitions.append(bool(terms and terms[-1]))
+            return "dd" if definitions[-1] else "div"
+        return "dd" if not definitions or definitions.pop() else "div"
+    return name
 
 
 def _mark_attribute(match: re.Match[str]) -> str:

@@ -146,6 +146,10 @@ def test_the_plain_relative_path_shortcut_changes_nothing(url: str, base: str) -
         ('<pre class="brush: python">y</pre>', "```python\ny\n```"),
         ('<pre><code class="language-`evil`">z</code></pre>', "```\nz\n```"),
         ("<dl><dt>Term</dt><dd>Meaning</dd></dl>", "Term\n\n: Meaning"),
+        # a definition needs a term above it (else Hugo makes a term of the paragraph before),
+        # and an empty one is no line of `:`
+        ("<p>Intro</p><dl><dd>Orphan</dd></dl>", "Intro\n\nOrphan"),
+        ("<dl><dt>T</dt><dd></dd><dd><p></p></dd><dd> x</dd></dl>", "T\n\n: x"),
         (
             '<figure><img src="f.png" alt="Fig"><figcaption>Cap</figcaption></figure>',
             "![Fig](https://site.example/dir/f.png)\n\n*Cap*",
