@@ -87,10 +87,11 @@ def _shared(pairs: Iterable[tuple[str | None, str]]) -> set[str]:
 
 
 def entry_date(entry: EntryData, first_seen: datetime) -> datetime:
-    """The entry's published (else updated) time when plausible, else when it was first seen."""
+    """The entry's published (else updated) time when plausible, else when it was first seen;
+    never later than that (Hugo leaves a page dated in the future out of the site)."""
     for candidate in (entry.published, entry.updated):
         if candidate is not None and EARLIEST_DATE <= candidate <= first_seen + FUTURE_SLACK:
-            return candidate
+            return min(candidate, first_seen)
     return first_seen
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -222,6 +222,13 @@ def test_absurd_or_missing_dates_become_the_first_seen_time(
     assert entry_date(item, NOW) == NOW
     post = convert_entry(item, FEED, SOURCE, ZoneInfo(zone), NOW)
     assert read(post.text)[0]["date"] == format_date(NOW, ZoneInfo(zone))
+
+
+def test_a_date_in_the_next_two_days_becomes_the_first_seen_time() -> None:
+    # Hugo builds no page dated in the future, where the published feeds already show it
+    assert entry_date(entry(published=NOW + timedelta(hours=6)), NOW) == NOW
+    ahead = entry(published=NOW + timedelta(days=400), updated=NOW - timedelta(hours=1))
+    assert entry_date(ahead, NOW) == NOW - timedelta(hours=1)
 
 
 def test_updated_time_stands_in_for_a_missing_published_time() -> None:
