@@ -60,6 +60,9 @@ _NBSP, _LT, _GT, _LBRACE, _STAR, _UNDER, _TICK, _LBRACK, _RBRACK, _AMP = (
 _WORD_HYPHEN, _WORD_UNDER, _DIGIT_DOT, _DEFINITION, _BANG = (
     chr(c) for c in (0xFDDA, 0xFDDB, 0xFDDC, 0xFDDD, 0xFDE0)
 )
+# the converter makes every Unicode space but the no-break one an ASCII space: these stand in
+# for the ones with a meaning (an indent in Chinese text, French spacing before `!` and `%`)
+_SPACES = {space: chr(0xFDE1 + n) for n, space in enumerate("\u2002\u2003\u2007\u2009\u202f\u3000")}
 _PLACEHOLDERS = re.compile("[\ufdd0-\ufdef]")
 _RESTORE = {
     _NBSP: "\xa0",
@@ -79,6 +82,7 @@ _RESTORE = {
     _BANG: "\\!",
     OPEN: OPEN,  # hold_emphasis() reads and removes these two
     CLOSE: CLOSE,
+    **{placeholder: space for space, placeholder in _SPACES.items()},
 }
 # inside a word, `-`, `_` (between letters or digits) and a decimal point mean nothing to
 # Markdown: spare them escapes
@@ -92,6 +96,7 @@ _TEXT_MARKS = {
     "_": _WORD_UNDER,
     ".": _DIGIT_DOT,
     "!": _BANG,  # before a tag: `![` would make the link that may follow an image
+    **_SPACES,
 }
 _TITLE_MARKS = {"&lt;": _LT, "&gt;": _GT, "{": _LBRACE, "&amp;": _AMP}
 _ALT_MARKS = {**_TITLE_MARKS, "*": _STAR, "_": _UNDER, "`": _TICK, "[": _LBRACK, "]": _RBRACK}
@@ -102,6 +107,7 @@ _ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
 # literal character, so that the regex engine skips ahead to the next candidate character
 _MARK_TOKEN = re.compile(
     r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>|&lt;|&gt;|&nbsp;|\{|\xa0|!(?=<)"
+    "|[\u2002\u2003\u2007\u2009\u202f\u3000]"
     r"|-(?<=\w-)(?=\w)|_(?<=[^\W_]_)(?=[^\W_])|\.(?<=\d\.)(?=\d)"
 )
 # elements the converter writes inline (a block inside them cannot be a block in Markdown)
@@ -325,7 +331,7 @@ def to_markdown(clean: str) -> str:
         return defuse_hugo(escape_text(html_to_text(clean)))
     converted = result.content or ""
     restored = _PLACEHOLDERS.sub(lambda m: _RESTORE[m.group()], converted)
-    return defuse_hugo(hold_emphasis(restored).strip())
+    return defuse_hugo(hold_emphasis(restored).strip(" \t\n"))
 
 
 def _joined(clean: str) -> str:

@@ -112,3 +112,16 @@ def test_table_columns_stay_aligned_around_mended_emphasis() -> None:
         "| --------- | ----- |",
         "| **记者**：正文 | *yes* |",
     ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "<b>Heading <h2>Inside</h2> tail</b>",
+        "<em>Quote: <blockquote>quoted</blockquote> end</em>",
+        "<strong>Intro<table><tr><td>cell</td></tr></table>after</strong>",
+    ],
+)
+def test_emphasis_around_blocks_shows_no_delimiters(source: str) -> None:
+    shown = _RENDER.enable("table").render(to_markdown(sanitize(source, None)))
+    assert shown_text(shown) == shown_text(source)

@@ -172,6 +172,9 @@ def test_the_plain_relative_path_shortcut_changes_nothing(url: str, base: str) -
         ),
         ("<p>a &lt;b&gt; c</p>", "a &lt;b&gt; c"),
         ("<p>x&nbsp;&nbsp;y</p>", "x\xa0\xa0y"),
+        # an ideographic indent, French spacing: spaces with a meaning stay what they are
+        ("<p>\u3000\u3000北京消息</p>", "\u3000\u3000北京消息"),
+        ("<p>Bonjour\u202f! 5\u202f% a\u2009b</p>", "Bonjour\u202f! 5\u202f% a\u2009b"),
         ("<noscript><p>fallback</p></noscript>", "fallback"),
         ("<h2>T {.cls onclick=x}</h2>", "## T \\{.cls onclick\\=x}"),
         ("<p>snake_case well-known 3.14 *star*</p>", "snake_case well-known 3.14 \\*star\\*"),
