@@ -39,13 +39,17 @@ _TABLE = re.compile(r"^\|.*(?:\n\|.*)*", re.MULTILINE)
 _CELL_EDGE = re.compile(r"(?<!\\)\|")
 _RULE = re.compile(r":?-+:?")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
 def hold_emphasis(markdown: str) -> str:
     """The converter's Markdown with every emphasis able to open and close, the markers gone."""
     if OPEN not in markdown:
         return markdown
-    markdown = _TABLE.sub(_align, markdown)
+    if markdown.startswith("|") or "\n|" in markdown:
+        markdown = _TABLE.sub(_align, markdown)
+    if not _may_break(markdown):
+        return markdown.replace(OPEN, "").replace(CLOSE, "")
     out: list[str] = []
     pos = 0
     for fenced in _FENCED.finditer(markdown):
@@ -54,6 +58,41 @@ def hold_emphasis(markdown: str) -> str:
         pos = fenced.end()
     out.append(_hold(markdown[pos:]))
     return "".join(out)
+
+
+def _may_break(text: str) -> bool:
+    """Whether an emphasis may not hold (a cheap, cautious look at each pair of markers): one
+    inside another or around a blank line, one with a space or nothing on an inner edge, an
+    opener between a letter and no letter, a closer between no letter and a letter or an
+    opener."""
+    opened = text.find(OPEN)
+    while opened >= 0:
+        closed = text.find(CLOSE, opened)
+        following = text.find(OPEN, opened + 1)
+        if closed < 0 or 0 <= following < closed or _BLANK_LINE.search(text, opened, closed):
+            return True
+        first, last = text[opened + 1], text[closed - 1]
+        if first == CLOSE or first.isspace() or last.isspace():
+            return True
+        start, end = opened, closed + 1
+        while start and text[start - 1] in "*~":
+            start -= 1
+        while end < len(text) and text[end] in "*~":
+            end += 1
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if after == OPEN or (
+            not (first.isalnum() or _is_plain_edge(before))
+            or not (last.isalnum() or _is_plain_edge(after))
+        ):
+            return True
+        opened = following
+    return False
+
+
+def _is_plain_edge(char: str) -> bool:
+    """Whether a delimiter run beside this character flanks as it would beside a space."""
+    return char.isspace() or char in _ASCII_PUNCTUATION
 
 
 def _align(table: re.Match[str]) -> str:
@@ -103,8 +142,9 @@ def _hold(text: str) -> str:
         if kept and _is_code_span(token) and _is_code_span(kept[-1]):  # one would end the other
             token = _code_span(_code_content(kept.pop()) + _code_content(token))
         kept.append(token)
+    text = "".join(kept)
     # a line break moved out of an emphasis may now end a paragraph, where it shows as `\`
-    return _ENDING_BREAK.sub(r"\1\n", "".join(kept))
+    return _ENDING_BREAK.sub(r"\1\n", text) if "\\\n" in text else text
 
 
 def _tokens(text: str) -> list[str]:

@@ -63,7 +63,9 @@ _WORD_HYPHEN, _WORD_UNDER, _DIGIT_DOT, _DEFINITION, _BANG = (
 # the converter makes every Unicode space but the no-break one an ASCII space: these stand in
 # for the ones with a meaning (an indent in Chinese text, French spacing before `!` and `%`)
 _SPACES = {space: chr(0xFDE1 + n) for n, space in enumerate("\u2002\u2003\u2007\u2009\u202f\u3000")}
+_KEEP_SPACES = str.maketrans(_SPACES)
 _PLACEHOLDERS = re.compile("[\ufdd0-\ufdef]")
+_RESTORED = re.compile("[\ufdd0-\ufddd\ufde0-\ufdef]")  # not the markers, which stay
 _RESTORE = {
     _NBSP: "\xa0",
     _LT: "&lt;",
@@ -80,8 +82,6 @@ _RESTORE = {
     _DIGIT_DOT: ".",
     _DEFINITION: ": ",  # Hugo's definition list syntax
     _BANG: "\\!",
-    OPEN: OPEN,  # hold_emphasis() reads and removes these two
-    CLOSE: CLOSE,
     **{placeholder: space for space, placeholder in _SPACES.items()},
 }
 # inside a word, `-`, `_` (between letters or digits) and a decimal point mean nothing to
@@ -96,7 +96,6 @@ _TEXT_MARKS = {
     "_": _WORD_UNDER,
     ".": _DIGIT_DOT,
     "!": _BANG,  # before a tag: `![` would make the link that may follow an image
-    **_SPACES,
 }
 _TITLE_MARKS = {"&lt;": _LT, "&gt;": _GT, "{": _LBRACE, "&amp;": _AMP}
 _ALT_MARKS = {**_TITLE_MARKS, "*": _STAR, "_": _UNDER, "`": _TICK, "[": _LBRACK, "]": _RBRACK}
@@ -107,7 +106,6 @@ _ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
 # literal character, so that the regex engine skips ahead to the next candidate character
 _MARK_TOKEN = re.compile(
     r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>|&lt;|&gt;|&nbsp;|\{|\xa0|!(?=<)"
-    "|[\u2002\u2003\u2007\u2009\u202f\u3000]"
     r"|-(?<=\w-)(?=\w)|_(?<=[^\W_]_)(?=[^\W_])|\.(?<=\d\.)(?=\d)"
 )
 # elements the converter writes inline (a block inside them cannot be a block in Markdown)
@@ -325,13 +323,17 @@ def to_markdown(clean: str) -> str:
     """Markdown for sanitized HTML that renders the same text: Markdown syntax characters in
     the text escaped, `<` and `>` as entities, no shortcode call, no summary divider."""
     try:
-        marked = _mark(_joined(clean))
+        marked = _mark(_kept_spaces(_joined(clean)))
         result = _native.convert(html=marked, options=_NATIVE_OPTIONS, visitor=None)
     except html_to_markdown.ConversionError:  # the converter gave up on this HTML: keep its text
         return defuse_hugo(escape_text(html_to_text(clean)))
     converted = result.content or ""
-    restored = _PLACEHOLDERS.sub(lambda m: _RESTORE[m.group()], converted)
+    restored = _RESTORED.sub(lambda m: _RESTORE[m.group()], converted)
     return defuse_hugo(hold_emphasis(restored).strip(" \t\n"))
+
+
+def _kept_spaces(clean: str) -> str:
+    return clean.translate(_KEEP_SPACES) if any(s in clean for s in _SPACES) else clean
 
 
 def _joined(clean: str) -> str:
