@@ -274,20 +274,24 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 def cmd_add(config: Config, args: argparse.Namespace) -> int:
     from aggregator.autodiscover import discover
     from aggregator.config_edit import NewFeed, add_feeds
-    from aggregator.feedlist import describe, name_from_title, unique_name, url_key
+    from aggregator.feedlist import describe, name_from_title, name_taken, unique_name, url_key
     from aggregator.identity import TAG_RULE, usable_tag
 
     for tag in [*([args.name] if args.name else []), *args.tags]:
         if not usable_tag(tag):
             raise UsageError(f"{tag!r} cannot be a name or tag: it needs {TAG_RULE}")
+    names = {f.name for f in config.feeds}
+    if args.name and (other := name_taken(args.name, names)):
+        raise UsageError(
+            f"a feed named {args.name!r} is already in the config"
+            if other == args.name
+            else f"the feed {other!r} already writes to the folder {args.name!r} would use"
+        )
     found = discover(config, args.url)
     for feed in config.feeds:
         if url_key(feed.url) == url_key(found.url):
             say(args, f"{found.url} is already in the config as {feed.name!r}")
             return EXIT_OK
-    names = {f.name for f in config.feeds}
-    if args.name and args.name in names:
-        raise UsageError(f"a feed named {args.name!r} is already in the config")
     name = args.name or unique_name(name_from_title(found.title, found.url), names)
     new = NewFeed(name, found.url, tuple(dict.fromkeys(args.tags)), args.lang)
     with writer_lock(config.lock_path, args.lock_wait):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator import defaults
 from aggregator.errors import ConfigError
-from aggregator.identity import TAG_RULE, usable_tag
+from aggregator.identity import TAG_RULE, slug, usable_tag
 
 INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -357,9 +357,9 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
     if not isinstance(raw_feeds, list):
         raise loader.error("feeds", "an array of tables written [[feeds]]")
     feeds: list[FeedConfig] = []
-    names: set[str] = set()
+    folders: dict[str, str] = {}  # feeds/ folder (the name's slug) ⇒ the name
     for index, raw in enumerate(raw_feeds):
-        feeds.append(_feed(loader, raw, index, front, root, names))
+        feeds.append(_feed(loader, raw, index, front, root, folders))
     return Config(
         path=path, site=site, defaults=front, fetch=fetch, schedule=schedule, feeds=tuple(feeds)
     )
@@ -389,7 +389,12 @@ def _front_matter(table: _Table, base: FrontMatterDefaults, lang: str) -> FrontM
 
 
 def _feed(
-    loader: _Loader, raw: Any, index: int, front: FrontMatterDefaults, root: Path, names: set[str]
+    loader: _Loader,
+    raw: Any,
+    index: int,
+    front: FrontMatterDefaults,
+    root: Path,
+    folders: dict[str, str],
 ) -> FeedConfig:
     table = _Table(loader, raw, f"feeds[{index}]")
     name = table.text("name", None)
@@ -401,9 +406,16 @@ def _feed(
             f"a name with {TAG_RULE} (it is the entries' first category and tag), got {name!r}",
         )
     table.prefix = f"feeds[{index}] ({name})"
-    if name in names:
-        raise loader.error(f"feeds[{index}].name", f"a unique name; {name!r} is used twice")
-    names.add(name)
+    folder = slug(name)
+    if folder in folders:
+        other = folders[folder]
+        raise loader.error(
+            f"feeds[{index}].name",
+            f"a unique name; {name!r} is used twice"
+            if other == name
+            else f"a name of its own folder; {other!r} and {name!r} both write to feeds/{folder}/",
+        )
+    folders[folder] = name
     url = table.text("url", None)
     if url is None:
         raise loader.error(f"{table.prefix}.url", "an http(s) URL or a local path (missing)")

@@ -35,11 +35,18 @@ def name_from_title(title: str, url: str) -> str:
 
 
 def unique_name(wanted: str, taken: set[str]) -> str:
+    """`wanted`, else `wanted-2`, `-3`…: a name whose feeds/ folder no taken name has."""
+    folders = {slug(name) for name in taken}
     name, number = wanted, 2
-    while name in taken:
+    while slug(name) in folders:
         name, number = f"{wanted}-{number}", number + 1
     taken.add(name)
     return name
+
+
+def name_taken(name: str, taken: set[str]) -> str | None:
+    """The taken name whose feeds/ folder `name` would share, if any."""
+    return next((other for other in taken if slug(other) == slug(name)), None)
 
 
 @dataclass

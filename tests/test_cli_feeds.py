@@ -8,6 +8,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from aggregator.autodiscover import feed_links
+from aggregator.config import load_config
+from aggregator.identity import slug
 from tests.helpers import REPO, http_server, make_project, rss, run_cli, serve_bytes
 
 SHIPPED = (REPO / "config.toml").read_text(encoding="utf-8")
@@ -206,3 +208,25 @@ def test_feed_links_of_a_page() -> None:
         "https://site.example/blog/rss.xml",
         "https://cdn.example/f.json",
     ]
+
+
+def test_imported_names_get_folders_of_their_own(tmp_path: Path) -> None:
+    """Names that differ only in case or punctuation would share a folder of feeds/ (and a
+    lost database would give all their entries to one): an import numbers them apart."""
+    config = make_project(
+        tmp_path, '[[feeds]]\nname = "Tech News"\nurl = "https://a.example/feed.xml"\n'
+    )
+    opml = tmp_path / "reader.opml"
+    opml.write_text(
+        '<opml version="2.0"><body>'
+        '<outline text="tech news" xmlUrl="https://b.example/feed.xml"/>'
+        '<outline text="Tech-News" xmlUrl="https://c.example/feed.xml"/>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    proc = run_cli("import-opml", str(opml), "-c", str(config))
+    assert proc.returncode == 0, proc.stderr
+    names = [feed.name for feed in load_config(config).feeds]
+    assert len({slug(name) for name in names}) == 3, names
+    taken = run_cli("add", "https://d.example/feed.xml", "--name", "TECH NEWS", "-c", str(config))
+    assert taken.returncode == 2 and "already writes to the folder" in taken.stderr

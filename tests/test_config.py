@@ -21,6 +21,8 @@ GOOD_FEED = '[[feeds]]\nname = "a"\nurl = "a.xml"\n'
         ('[[feeds]]\nurl = "a.xml"\n', "feeds[0].name", "missing"),
         ('[[feeds]]\nname = "a"\n', "feeds[0] (a).url", "missing"),
         (GOOD_FEED + GOOD_FEED, "feeds[1].name", "used twice"),
+        # one folder of feeds/ for two feeds would mix their entries
+        (GOOD_FEED + GOOD_FEED.replace('"a"', '"A"'), "feeds[1].name", "both write to feeds/a/"),
         ('[schedule]\ninterval = "often"\n', "schedule.interval", "interval"),
         ('[schedule]\ncron = "61 * * * *"\n', "schedule.cron", "crontab"),
         (
