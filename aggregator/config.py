@@ -258,13 +258,40 @@ class _Loader:
         return ConfigError(str(self.path), key, expected, self.line_of(key))
 
     def line_of(self, key: str) -> int | None:
-        """Best-effort line number of a dotted key: the first line assigning its last part."""
+        """Best-effort line number of a dotted key (`site.title`, `feeds[2] (name).url`): the
+        line assigning it within its table, else that table's header (a missing key), else
+        the first line assigning its last part."""
         last = key.rsplit(".", 1)[-1].split("[")[0]
-        pattern = re.compile(rf"^\s*{re.escape(last)}\s*=|^\s*\[+\s*{re.escape(last)}\s*\]+")
+        assigns = re.compile(rf"^\s*{re.escape(last)}\s*=|^\s*\[+\s*{re.escape(last)}\s*\]+")
+        place = _TABLE_KEY.match(key)
+        if place and (section := self._section(place["table"], place["index"])):
+            header, end = section
+            found = next(
+                (n for n in range(header + 1, end) if assigns.match(self.lines[n - 1])), None
+            )
+            return found or header
+        return next((n for n, line in enumerate(self.lines, 1) if assigns.match(line)), None)
+
+    def _section(self, table: str, index: str | None) -> tuple[int, int] | None:
+        """The header line of `[table]` (or of the index-th `[[table]]`) and the line after its
+        last one."""
+        count, header = -1, None
         for number, line in enumerate(self.lines, 1):
-            if pattern.match(line):
-                return number
-        return None
+            opened = _HEADER.match(line)
+            if not opened:
+                continue
+            if header is not None:
+                return header, number
+            if opened["name"] == table:
+                count += 1
+                if index is None or count == int(index):
+                    header = number
+        return (header, len(self.lines) + 1) if header is not None else None
+
+
+# a key as errors name it, `table.key` or `table[index] (name).key`
+_TABLE_KEY = re.compile(r"(?P<table>[a-z_]+)(?:\[(?P<index>\d+)\])?(?: \(.*\))?\.[a-z_]+$")
+_HEADER = re.compile(r"^\s*\[\[?\s*(?P<name>[A-Za-z0-9_.-]+)\s*\]")
 
 
 def load_config(path: str | Path) -> Config:

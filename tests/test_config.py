@@ -148,3 +148,30 @@ def test_numbers_at_their_bounds_are_taken(tmp_path: Path) -> None:
     )
     config = load_config(path)
     assert config.fetch.max_bytes == 1024**3 and config.feeds[0].interval == "8760h"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        # a wrong value: its own line, not the first line assigning a key of that name
+        (
+            '[defaults]\nlang = "en"\n\n'
+            + GOOD_FEED
+            + "\n"
+            + GOOD_FEED.replace('"a"', '"b"', 1)
+            + "lang = 5\n",
+            11,
+        ),
+        # a name used twice: the second one
+        (GOOD_FEED + "\n" + GOOD_FEED.replace('"a"', '"b"', 1) + "\n" + GOOD_FEED, 10),
+        # a missing key: the header of its table
+        (GOOD_FEED + '\n[[feeds]]\nname = "b"\ntags = ["x"]\n', 5),
+        ('[site]\ntitle = "x"\n\n[fetch]\ntimeout = 30\ntitle = "y"\n', 6),
+    ],
+)
+def test_config_mistakes_name_their_line(tmp_path: Path, text: str, line: int) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}:{line}:" in str(caught.value)
