@@ -19,6 +19,9 @@ _OPENING = "---\n"
 _CLOSING = "\n---\n"
 
 
+_LAST_PARAGRAPH_LINK = re.compile(r'\s*<p><a href="(?P<href>[^"]*)"[^>]*>[^<]*</a></p>\s*$')
+
+
 def split_entry(text: str) -> tuple[str, str]:
     """(front matter, Markdown body) of an entry file, without a YAML parse when it has our own
     layout."""
@@ -48,6 +51,8 @@ def render_entry_html(text: str, link: str | None) -> str:
     """Sanitized HTML for one entry file; relative URLs resolve against the entry's link."""
     front, body = split_entry(text)
     html = sanitize(_MARKDOWN.render(hugo_shown(body)), link)
+    if link and (last := _LAST_PARAGRAPH_LINK.search(html)) and last["href"] == escape_attr(link):
+        html = html[: last.start()]  # the source line convert adds for the Hugo page
     thumbnail = thumbnail_of(front)
     if thumbnail and escape_attr(thumbnail) not in html:
         figure = sanitize(f'<p><img src="{escape_attr(thumbnail)}" alt=""></p>', link)

@@ -342,12 +342,22 @@ class _Batch:
         text = with_tags(Path(target).read_text(encoding="utf-8"), tags)
         digest = text_hash(text)
         self.write(target, text, existing.id, digest)
+        self._keep_html(existing.id, existing.hash, digest)
         fresh = existing.first_seen == self.stamp
         updated = existing.updated if fresh else self.stamp
         stored = replace(existing, tags=tags, updated=updated, hash=digest)
         self.state.save_entry(stored, post.identity)
         if not fresh:
             self.result.count(existing)
+
+    def _keep_html(self, entry_id: str, old: str, new: str) -> None:
+        """The feed HTML kept for an entry file's old text, kept for its new text too: only
+        its tags changed, and the HTML without it would be rendered from the Markdown."""
+        pending = [row for row in self.html if row[0] == entry_id and row[1] == old]
+        if pending:
+            self.html.append((entry_id, new, pending[-1][2]))
+        elif (cached := self.state.cached_html([entry_id]).get(entry_id)) and cached[0] == old:
+            self.html.append((entry_id, new, cached[1]))
 
     def _record(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from aggregator.pipeline import run_cycle
 from aggregator.state import State
 from aggregator.store import entry_path
 from tests.entrycheck import check_entry_file
-from tests.helpers import snapshot
+from tests.helpers import run_cli, snapshot
 
 HEADER = '[site]\ntimezone = "UTC"\n'
 
@@ -382,3 +383,32 @@ def test_an_article_whose_link_moved_keeps_its_file(tmp_path: Path) -> None:
 )
 def test_category_tags_keep_whole_words_and_distinct_names(category: str, tag: str) -> None:
     assert tag_slug(category) == tag
+
+
+def _content_of(root: Path) -> list[str | None]:
+    atom = "{http://www.w3.org/2005/Atom}"
+    tree = ET.parse(root / "output" / "all.xml")
+    return [entry.findtext(f"{atom}content") for entry in tree.getroot().iter(f"{atom}entry")]
+
+
+def test_a_second_source_leaves_the_published_content_as_the_feed_gave_it(tmp_path: Path) -> None:
+    """The published content is the feed's sanitized HTML; a second source that adds only its
+    tags to the file keeps it so, and an entry rendered from its Markdown (a lost database)
+    does not end with the source line written for the Hugo page."""
+    shared = item(
+        "Shared story",
+        "https://news.example/story",
+        "s1",
+        body="Body text.&lt;/p&gt;&lt;dl&gt;&lt;dt&gt;Term&lt;/dt&gt;&lt;dd&gt;Meaning&lt;/dd&gt;"
+        "&lt;/dl&gt;&lt;p&gt;End.",
+    )
+    Project(tmp_path, {"first": rss(shared)}).fetch()
+    [published] = _content_of(tmp_path)
+    assert published is not None and "<dl>" in published
+    Project(tmp_path, {"first": rss(shared), "second": rss(shared)}).fetch()
+    assert _content_of(tmp_path) == [published]
+
+    (tmp_path / "aggregator-state.sqlite").unlink()
+    assert run_cli("publish", "-c", str(tmp_path / "config.toml")).returncode == 0
+    [rendered] = _content_of(tmp_path)
+    assert rendered is not None and rendered.endswith("<p>End.</p>"), rendered
