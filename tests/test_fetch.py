@@ -34,7 +34,7 @@ from tests.hostile import (
     status,
 )
 
-TIMEOUT = 2  # [fetch] timeout of these tests, seconds
+TIMEOUT = 3  # [fetch] timeout of these tests, seconds
 BOMB_HEADROOM_MB = 96  # memory the hostile feeds may add to a fetch of the good ones alone
 BOMB = 256 * 1024 * 1024
 LAST_MODIFIED = "Mon, 02 Nov 2026 10:00:00 GMT"
