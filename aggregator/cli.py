@@ -71,6 +71,33 @@ def command(
     return register
 
 
+def _common_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """-c, -v and -q on `parser`; a command's parser takes them with SUPPRESS as `default`, so
+    that what was given before the command's name stands."""
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=Path("config.toml") if default is None else default,
+        type=Path,
+        help="config file (default: ./config.toml)",
+    )
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default if default is not None else False,
+        help="more detail; tracebacks on errors",
+    )
+    loudness.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default if default is not None else False,
+        help="only errors",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aggregator",
@@ -78,19 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 fine, 1 some feeds failed, 2 usage or config error, 3 lock held",
     )
     parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
+    # the options every command takes, before the command's name or after it
+    _common_options(parser, None)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-c",
-        "--config",
-        default="config.toml",
-        type=Path,
-        help="config file (default: ./config.toml)",
-    )
-    loudness = common.add_mutually_exclusive_group()
-    loudness.add_argument(
-        "-v", "--verbose", action="store_true", help="more detail; tracebacks on errors"
-    )
-    loudness.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    _common_options(common, argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, spec in COMMANDS.items():
         sub = commands.add_parser(name, parents=[common], help=spec.help, description=spec.help)
@@ -309,10 +327,12 @@ def cmd_add(config: Config, args: argparse.Namespace) -> int:
 )
 def cmd_remove(config: Config, args: argparse.Namespace) -> int:
     from aggregator.config_edit import remove_feed
+    from aggregator.store import entry_folder
 
     with writer_lock(config.lock_path, args.lock_wait):
         remove_feed(config.path, args.name)
-    say(args, f"removed {args.name}")
+    folder = config.site.feeds_dir / entry_folder(args.name)
+    say(args, f"removed {args.name}; its entries stay in {folder}/ until that folder is deleted")
     return EXIT_OK
 
 

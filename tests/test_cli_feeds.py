@@ -52,8 +52,10 @@ def test_add_and_remove_keep_the_file_a_person_wrote(tmp_path: Path) -> None:
         assert clash.returncode == 2 and "'keji' is already in the config" in clash.stderr
         assert config.read_text(encoding="utf-8") == PRIVATE_OK + added
 
-    removed = run_cli("remove", "science-notes", "-c", str(config))
+    # the options every command takes may come before its name too
+    removed = run_cli("-c", str(config), "remove", "science-notes")
     assert removed.returncode == 0, removed.stderr
+    assert f"its entries stay in {tmp_path / 'feeds' / 'science-notes'}/" in removed.stderr
     expected = PRIVATE_OK.replace(SCIENCE_BLOCK + 'tags = ["science"]\n\n', "") + added
     assert config.read_text(encoding="utf-8") == expected
     assert "# A real source is an https URL:" in expected
