@@ -39,6 +39,7 @@ _TABLE = re.compile(r"^\|.*(?:\n\|.*)*", re.MULTILINE)
 _CELL_EDGE = re.compile(r"(?<!\\)\|")
 _RULE = re.compile(r":?-+:?")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_REACH = 8  # tokens on either side of a pair that its flanking can depend on
 _ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
@@ -129,12 +130,7 @@ def _rule(cell: str, width: int) -> str:
 def _hold(text: str) -> str:
     if OPEN not in text:
         return _MARKERS.sub("", text)
-    tokens = _split_runs(_tokens(text))
-    for _ in range(len(tokens)):
-        mended = _first_broken(tokens)
-        if mended is None:
-            break
-        tokens = mended
+    tokens = _mend_all(_split_runs(_tokens(text)))
     kept: list[str] = []
     for token in tokens:
         if token in (OPEN, CLOSE):
@@ -213,23 +209,31 @@ def _code_span(content: str) -> str:
     return f"{fence}{pad}{content}{pad}{fence}"
 
 
-def _first_broken(tokens: list[str]) -> list[str] | None:
-    """The tokens with the first emphasis that cannot open or close mended, else None. A
-    delimiter run followed by OPEN opens, one after CLOSE closes the latest one open."""
+def _mend_all(tokens: list[str]) -> list[str]:
+    """The tokens with every emphasis that cannot open or close mended, inner ones first. A
+    delimiter run followed by OPEN opens, one after CLOSE closes the latest one open; a mended
+    pair's tokens are replaced in place, and the pass goes on from just before them."""
     openers: list[int] = []
-    for index, token in enumerate(tokens):
-        if not _DELIMITER.fullmatch(token):
-            continue
-        if _is_opener(tokens, index):
-            openers.append(index)
-        elif index and tokens[index - 1] == CLOSE and openers and tokens[openers[-1]] == token:
-            start = openers.pop()
-            if _runs_into_opener(tokens, index) or _closes_outer(tokens, openers, start):
-                return [*tokens[:start], *tokens[start + 2 : index - 1], *tokens[index + 1 :]]
-            mended = _mend(tokens, start, index)
-            if mended is not None:
-                return mended
-    return None
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if _DELIMITER.fullmatch(token):
+            if _is_opener(tokens, index):
+                openers.append(index)
+            elif index and tokens[index - 1] == CLOSE and openers and tokens[openers[-1]] == token:
+                start = openers.pop()
+                mended: list[str] | None = (
+                    tokens[start + 2 : index - 1]  # dropped: one run cannot close and open
+                    if _runs_into_opener(tokens, index) or _closes_outer(tokens, openers, start)
+                    else _mend(tokens, start, index)
+                )
+                if mended is not None:
+                    # the pairs inside and just before this one may no longer hold: read again
+                    tokens[start : index + 1] = mended
+                    index = max(0, start - _REACH) - 1
+                    openers = [opener for opener in openers if opener <= index]
+        index += 1
+    return tokens
 
 
 def _closes_outer(tokens: list[str], openers: list[int], start: int) -> bool:
@@ -258,39 +262,41 @@ def _runs_into_opener(tokens: list[str], index: int) -> bool:
 
 
 def _mend(tokens: list[str], start: int, end: int) -> list[str] | None:
-    """The tokens with the punctuation (and space) that keeps tokens[start] from opening or
-    tokens[end] from closing moved outside the pair, the pair moved into the link text when a
-    link is all it holds, or the pair dropped when it holds nothing else or still cannot
-    hold; None when the pair holds as it is."""
+    """What stands for tokens[start : end + 1] with the punctuation (and space) that keeps
+    tokens[start] from opening or tokens[end] from closing moved outside the pair, the pair
+    moved into the link text when a link is all it holds, or the pair dropped when it holds
+    nothing else or still cannot hold; None when the pair holds as it is."""
     opener, closer = tokens[start : start + 2], tokens[end - 1 : end + 1]
     inner = tokens[start + 2 : end - 1]
     if any(_BLANK_LINE.search(token) for token in inner):
-        return _unwrap_blocks(tokens, start, end)
+        return _unwrap_blocks(opener[0], inner)
     if _holds(tokens, start, end):
         return None
     if inner and inner[0] == "[" and _take_link(inner[:], first=True) == "".join(inner):
-        link = ["[", *opener, *inner[1:-1], *closer, inner[-1]]
-        return [*tokens[:start], *link, *tokens[end + 1 :]]
+        return ["[", *opener, *inner[1:-1], *closer, inner[-1]]
+    # the pair's neighbours, as far as a delimiter run can reach (markers and nested runs)
+    head = tokens[max(0, start - _REACH) : start]
+    tail = tokens[end + 1 : end + 1 + _REACH]
     lead: list[str] = []
     trail: list[str] = []
 
-    def mended() -> tuple[list[str], int, int]:
-        head = [*tokens[:start], *lead]
+    def candidate() -> tuple[list[str], int, int]:
+        before = [*head, *lead]
         pair = [*opener, *inner, *closer]
-        return [*head, *pair, *trail, *tokens[end + 1 :]], len(head), len(head) + len(pair) - 1
+        return [*before, *pair, *trail, *tail], len(before), len(before) + len(pair) - 1
 
-    while inner and not _opens(*_around(*mended()[:2])):
+    while inner and not _opens(*_around(*candidate()[:2])):
         if not (unit := _take(inner, first=True)):
             break
         lead.append(unit)
-    while inner and not _closes(*_around(mended()[0], mended()[2])):
-        if not (unit := _take(inner, first=False)):
+    while inner:
+        window, _, new_end = candidate()
+        if _closes(*_around(window, new_end)) or not (unit := _take(inner, first=False)):
             break
         trail.insert(0, unit)
-    candidate, new_start, new_end = mended()
-    if inner and _holds(candidate, new_start, new_end):
-        return candidate
-    return [*tokens[:start], *lead, *inner, *trail, *tokens[end + 1 :]]
+    if inner and _holds(*candidate()):
+        return [*lead, *opener, *inner, *closer, *trail]
+    return [*lead, *inner, *trail]
 
 
 def _holds(tokens: list[str], start: int, end: int) -> bool:
@@ -298,16 +304,14 @@ def _holds(tokens: list[str], start: int, end: int) -> bool:
     return _opens(*_around(tokens, start)) and _closes(*_around(tokens, end))
 
 
-def _unwrap_blocks(tokens: list[str], start: int, end: int) -> list[str]:
-    """The tokens without an emphasis around paragraphs, which the converter writes as one
-    pair around the paragraphs (`**OPEN**`, `**CLOSE**`) and one inside each."""
-    run = tokens[start]
-    inner = tokens[start + 2 : end - 1]
+def _unwrap_blocks(run: str, inner: list[str]) -> list[str]:
+    """An emphasis around paragraphs without its delimiters: the converter writes one pair
+    around the paragraphs (`**OPEN**`, `**CLOSE**`) and one inside each."""
     if inner and inner[0] == run:
         inner = inner[1:]
     if inner and inner[-1] == run:
         inner = inner[:-1]
-    return [*tokens[:start], *inner, *tokens[end + 1 :]]
+    return inner
 
 
 def _take(inner: list[str], first: bool) -> str:
@@ -356,12 +360,18 @@ def _around(tokens: list[str], index: int) -> tuple[str, str]:
     Markdown sees one run where delimiters of one character meet once the markers are gone."""
     mark = tokens[index][0]
 
-    def other(token: str) -> bool:
-        return token not in (OPEN, CLOSE) and not (token[0] == mark and _DELIMITER.fullmatch(token))
+    def part_of_run(token: str) -> bool:
+        return token in (OPEN, CLOSE) or (token[0] == mark and bool(_DELIMITER.fullmatch(token)))
 
-    before = next((token[-1] for token in reversed(tokens[:index]) if other(token)), " ")
-    after = next((token[0] for token in tokens[index + 1 :] if other(token)), " ")
-    return before, after
+    before, after = index - 1, index + 1
+    while before >= 0 and part_of_run(tokens[before]):
+        before -= 1
+    while after < len(tokens) and part_of_run(tokens[after]):
+        after += 1
+    return (
+        tokens[before][-1] if before >= 0 else " ",
+        tokens[after][0] if after < len(tokens) else " ",
+    )
 
 
 def _opens(before: str, first: str) -> bool:
