@@ -40,6 +40,7 @@ _CELL_EDGE = re.compile(r"(?<!\\)\|")
 _RULE = re.compile(r":?-+:?")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _REACH = 8  # tokens on either side of a pair that its flanking can depend on
+_LOOK_BACK = 64  # tokens back to the opener of an emphasis that may need reading again
 _ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
@@ -230,10 +231,24 @@ def _mend_all(tokens: list[str]) -> list[str]:
                 if mended is not None:
                     # the pairs inside and just before this one may no longer hold: read again
                     tokens[start : index + 1] = mended
-                    index = max(0, start - _REACH) - 1
+                    index = _reread_from(tokens, start) - 1
                     openers = [opener for opener in openers if opener <= index]
         index += 1
     return tokens
+
+
+def _reread_from(tokens: list[str], start: int) -> int:
+    """Where to read again from once the tokens from `start` on have changed: the opener of an
+    emphasis that closes just before them (its closer may now meet what follows), when it is
+    near, else a few tokens back."""
+    closer = start - 1
+    if closer > 0 and tokens[closer - 1] == CLOSE and _DELIMITER.fullmatch(tokens[closer]):
+        depth = 0
+        for index in range(closer - 1, max(0, closer - _LOOK_BACK), -1):
+            depth += 1 if tokens[index] == CLOSE else -1 if tokens[index] == OPEN else 0
+            if depth == 0:
+                return index - 1
+    return max(0, start - _REACH)
 
 
 def _closes_outer(tokens: list[str], openers: list[int], start: int) -> bool:

@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
@@ -97,6 +97,8 @@ def _inline(draw: st.DrawFn, depth: int = 0) -> str:
 
 @settings(max_examples=1500, deadline=None)
 @given(body=_inline())
+# an emphasis dropped next to one already read: that one's closer then meets an opener
+@example(body="<strong><em>记者</em>记者</strong><del><strong>记者</strong></del>记者")
 def test_any_emphasis_renders_without_literal_delimiters(body: str) -> None:
     source = f"<p>{body}</p>"
     shown = rendered(to_markdown(sanitize(source, None)))
