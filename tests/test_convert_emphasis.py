@@ -95,7 +95,7 @@ def _inline(draw: st.DrawFn, depth: int = 0) -> str:
     return "".join(parts)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1500, deadline=None, derandomize=True)
 @given(body=_inline())
 # an emphasis dropped next to one already read: that one's closer then meets an opener
 @example(body="<strong><em>记者</em>记者</strong><del><strong>记者</strong></del>记者")
