@@ -32,7 +32,6 @@ EXIT_FEEDS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
 EXIT_INTERRUPTED = 130
-MAX_PORT = 65535
 
 Handler = Callable[[Config, argparse.Namespace], int]
 
@@ -71,31 +70,26 @@ def command(
     return register
 
 
-def _common_options(parser: argparse.ArgumentParser, default: Any) -> None:
-    """-c, -v and -q on `parser`; a command's parser takes them with SUPPRESS as `default`, so
-    that what was given before the command's name stands."""
+def _common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """-c, -v and -q on `parser`; a command's parser takes them with no default (`suppress`),
+    so that what was given before the command's name stands."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
     parser.add_argument(
         "-c",
         "--config",
-        default=Path("config.toml") if default is None else default,
+        default=default(Path("config.toml")),
         type=Path,
         help="config file (default: ./config.toml)",
     )
     loudness = parser.add_mutually_exclusive_group()
-    loudness.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        default=default if default is not None else False,
-        help="more detail; tracebacks on errors",
-    )
-    loudness.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        default=default if default is not None else False,
-        help="only errors",
-    )
+    for flags, meaning in (
+        (("-v", "--verbose"), "more detail; tracebacks on errors"),
+        (("-q", "--quiet"), "only errors"),
+    ):
+        loudness.add_argument(*flags, action="store_true", default=default(False), help=meaning)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
     # the options every command takes, before the command's name or after it
-    _common_options(parser, None)
+    _common_options(parser, suppress=False)
     common = argparse.ArgumentParser(add_help=False)
-    _common_options(common, argparse.SUPPRESS)
+    _common_options(common, suppress=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, spec in COMMANDS.items():
         sub = commands.add_parser(name, parents=[common], help=spec.help, description=spec.help)
@@ -260,8 +254,10 @@ def port_number(text: str) -> int:
         port = int(text)
     except ValueError:
         port = -1
-    if not 0 <= port <= MAX_PORT:
-        raise argparse.ArgumentTypeError(f"expected a port from 0 to {MAX_PORT}, got {text!r}")
+    if not 0 <= port <= defaults.MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"expected a port from 0 to {defaults.MAX_PORT}, got {text!r}"
+        )
     return port
 
 

@@ -393,12 +393,12 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
 
 
 def _port_valid(url: str) -> bool:
-    """Whether the URL's port, if any, is a number from 0 to 65535."""
+    """Whether the URL's port, if any, is a number from 0 to MAX_PORT."""
     try:
         port = urlsplit(url).port  # raises ValueError when it is not
     except ValueError:
         return False
-    return port is None or 0 <= port <= 65535
+    return port is None or 0 <= port <= defaults.MAX_PORT
 
 
 def _front_matter(table: _Table, base: FrontMatterDefaults, lang: str) -> FrontMatterDefaults:

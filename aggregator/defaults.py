@@ -50,6 +50,7 @@ PUBLISH_BACKLOG = 64  # feeds rendered ahead of the writers, at most
 PUBLISH_ITEMS_KEPT = 1000  # entries a publish keeps built for the next feeds that carry them
 PARALLEL_MIN_PUBLISH = 16  # feeds to build before a publish shares them with worker processes
 SERVE_HOST = "127.0.0.1"  # `aggregator serve` listens here only
+MAX_PORT = 65535
 SERVE_PORT = 8080  # when [site] base_url names no local port
 
 MAX_ENTRY_CATEGORIES = 20  # an entry's own categories made tags, at most (each tag is a feed)

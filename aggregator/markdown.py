@@ -339,11 +339,10 @@ def _kept_spaces(clean: str) -> str:
 def _joined(clean: str) -> str:
     """The HTML with each run of adjacent like elements made one element."""
     clean = _SYNONYM.sub(lambda m: f"<{m.group(1)}{_SYNONYMS[m.group(2)]}>", clean)
-    while True:
-        joined = _ADJACENT.sub("", clean)
-        if joined == clean:
-            return joined
-        clean = joined
+    joined = 1
+    while joined:  # `</code></b><b><code>` joins in two rounds
+        clean, joined = _ADJACENT.subn("", clean)
+    return clean
 
 
 def escape_text(text: str) -> str:

@@ -200,33 +200,34 @@ class _Connection(sqlite3.Connection):
 
     path: Path
 
+    # try/except, not a context manager: these run for every statement
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         try:
             return super().execute(sql, parameters)
         except sqlite3.OperationalError as exc:
-            self._raise_if_locked(exc)
-            raise
+            raise self._reported(exc) from None
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
         try:
             return super().executemany(sql, parameters)
         except sqlite3.OperationalError as exc:
-            self._raise_if_locked(exc)
-            raise
+            raise self._reported(exc) from None
 
     def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
         try:
             return super().executescript(sql_script)
         except sqlite3.OperationalError as exc:
-            self._raise_if_locked(exc)
-            raise
+            raise self._reported(exc) from None
 
-    def _raise_if_locked(self, exc: sqlite3.OperationalError) -> None:
-        if "locked" in str(exc):
-            raise StateError(
-                f"cannot use the state database {self.path}: {exc}; another program holds it, "
-                "try again later"
-            ) from None
+    def _reported(self, exc: sqlite3.OperationalError) -> Exception:
+        """A lock held by another program as StateError, naming the database and what to do;
+        any other error as it is."""
+        if "locked" not in str(exc):
+            return exc
+        return StateError(
+            f"cannot use the state database {self.path}: {exc}; another program holds it, "
+            "try again later"
+        )
 
 
 class State:
