@@ -12,6 +12,7 @@ from xml.sax import SAXParseException
 
 import feedparser
 
+from aggregator.authors import install_in_feedparser
 from aggregator.defuse import UnsafeDocument, defuse
 from aggregator.errors import ParseError
 from aggregator.jsonfeed import JsonFeedError, looks_like_json, parse_json_feed
@@ -26,6 +27,8 @@ _VOID_END = re.compile(
 # what expat says of a document that stops in a token or before its root element is closed
 _CUT_OFF = ("no element found", "unclosed token")
 _ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:item|entry)\s*>")
+
+install_in_feedparser()
 
 
 def parse_feed(

@@ -16,6 +16,8 @@ from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin
 from lxml import etree
 
+from aggregator.authors import split_author
+
 _XML_TYPES = frozenset(
     {"", "application/rss+xml", "application/xml", "text/xml", "application/rdf+xml"}
 )
@@ -47,12 +49,6 @@ _CHANNEL_INERT = frozenset(
 )
 _IMAGE_PARTS = frozenset({"title", "url", "link", "width", "height", "description"})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-# feedparser's, tried only where a run of address characters starts (a search from within one
-# finds the same `@` after it, and fails as the run's start did, after reading the whole run)
-_EMAIL = re.compile(
-    r"(?<![a-zA-Z0-9_.+-])(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"
-    r"([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"
-)
 _C1 = re.compile("[\x80-\x9f]")  # the characters feedparser reads as windows-1252
 _QUERY_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _PARSER = etree.XMLParser(
@@ -282,19 +278,9 @@ def _author(element: Any, entry: Feed) -> None:
     author = _text(element)
     if not author:
         return
-    email = None
-    found = _EMAIL.search(author)
-    if found:
-        email = found.group(0)
-        author = author.replace(email, "").replace("()", "").replace("<>", "")
-        author = author.replace("&lt;&gt;", "").strip()
-        if author and author[0] == "(":
-            author = author[1:]
-        if author and author[-1] == ")":
-            author = author[:-1]
-        author = author.strip()
-    if author:
-        detail["name"] = author
+    name, email = split_author(author)
+    if name:
+        detail["name"] = name
     if email:
         detail["email"] = email
 

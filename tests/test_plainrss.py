@@ -5,7 +5,6 @@ declines or the parsed feeds are equal, entry by entry."""
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -177,16 +176,3 @@ def test_random_feeds_read_the_same_both_ways() -> None:
         fast, slow = parsed(body, "", plain_rss=True), parsed(body, "", plain_rss=False)
         assert fast == slow, body.decode()
     assert taken > 400
-
-
-def test_a_long_author_without_an_address_is_read_quickly() -> None:
-    """The address search read on from every letter of it (19 s for 40 KB)."""
-    author = "a" * 50_000
-    body = (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>x</title>'
-        f"<item><title>t</title><guid>g</guid><author>{author}</author></item></channel></rss>"
-    ).encode()
-    started = time.perf_counter()
-    assert read_plain_rss(body, "") is not None
-    assert parse_feed(body).entries[0].authors == (author,)
-    assert time.perf_counter() - started < 5
