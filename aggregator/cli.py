@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ EXIT_FEEDS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # as a shell reports a process that SIGPIPE ended
 
 Handler = Callable[[Config, argparse.Namespace], int]
 
@@ -472,6 +474,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aggregator: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # what reads the output stopped (`aggregator list | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # the last resort: one line for people, the traceback on request
         if args.verbose:
             traceback.print_exc()

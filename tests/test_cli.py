@@ -167,6 +167,21 @@ def test_no_traceback_unless_verbose(tmp_path: Path) -> None:
     assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr
 
 
+def test_output_closed_early_ends_quietly(tmp_path: Path) -> None:
+    """`aggregator list | head`: more lines than a pipe holds, read by no one."""
+    name = "a feed whose name is long enough that 1,000 of them fill a pipe"
+    feeds = "".join(f'[[feeds]]\nname = "{name} {i}"\nurl = "s/{i}.xml"\n' for i in range(1000))
+    config = make_project(tmp_path, feeds)
+    proc = subprocess.Popen(
+        [str(CLI), "list", "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"name")
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 141
+    assert proc.stderr.read() == b""
+
+
 def test_a_state_database_that_cannot_be_used_is_named_with_what_to_do(tmp_path: Path) -> None:
     """Unreadable (garbage), or made by a newer version: one line naming the file and what to
     do, exit 2, no traceback; the newer one is left as it was."""
