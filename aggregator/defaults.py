@@ -55,3 +55,4 @@ SERVE_PORT = 8080  # when [site] base_url names no local port
 
 MAX_ENTRY_CATEGORIES = 20  # an entry's own categories made tags, at most (each tag is a feed)
 MAX_HTML_NESTING = 200  # deeper entry HTML is kept as its text (parsing it is quadratic)
+MAX_TEXT_PIECES = 20_000  # `&` and stray `<` in one text node, past which HTML is kept as text

@@ -13,7 +13,7 @@ import nh3
 from html_to_markdown import _html_to_markdown as _native
 from html_to_markdown.api import _to_rust_conversion_options
 
-from aggregator.defaults import MAX_HTML_NESTING
+from aggregator.defaults import MAX_HTML_NESTING, MAX_TEXT_PIECES
 from aggregator.emphasis import CLOSE, EMPHASIS_TAGS, OPEN, hold_emphasis
 from aggregator.htmldepth import nesting
 from aggregator.text import fold, html_to_text, plain_to_html
@@ -140,7 +140,8 @@ _IMAGE_WITHOUT_SOURCE = re.compile(r'<img\b(?![^>]*\ssrc=")[^>]*>')
 _INVISIBLE_CONTENT = re.compile(
     r"<(script|style|template)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
 )
-_TAG_ANYWHERE = re.compile(r"<[^>]*>?")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # a `<` that html5ever reads as markup
+_TAG_ANYWHERE = re.compile(r"<[A-Za-z/!?][^>]*>?")
 _NOSCRIPT = re.compile(r"</?noscript\b[^>]*>", re.IGNORECASE)
 _LEADING_IMAGE = re.compile(
     r'^\s*(?:<(?:p|div|figure|a|span)\b[^>]*>\s*)*<img\b[^>]*?\bsrc="([^"]*)"[^>]*>\s*'
@@ -257,8 +258,8 @@ def sanitize(markup: str, base_url: str | None) -> str:
         return match.group()
 
     markup = _without_noscript_tags(_PLACEHOLDERS.sub("", markup))
-    if not _parseable(markup):
-        markup = plain_to_html(_text_of(markup))
+    if not _parseable(markup):  # the text, as HTML made here (nh3 would be as slow on it)
+        return plain_to_html(_text_of(markup))
     clean = _CLEANER.clean(markup)
     clean = _TAG_WITH_ATTRIBUTES.sub(
         lambda tag: f"<{tag.group(1)}{_ATTRIBUTE_VALUE.sub(attribute, tag.group(2))}>", clean
@@ -269,8 +270,13 @@ def sanitize(markup: str, base_url: str | None) -> str:
 
 
 def _parseable(markup: str) -> bool:
-    """Whether nh3's parser, quadratic in how deep elements nest, may be given this HTML."""
-    return markup.count("<") <= MAX_HTML_NESTING or nesting(markup) <= MAX_HTML_NESTING
+    """Whether nh3's parser may be given this HTML: it is quadratic in how deep elements nest
+    and in how many pieces it reads one text node in (each `&` and each `<` that starts no tag
+    ends a piece: 640 KB of `&` took 7.5 s)."""
+    return (markup.count("<") <= MAX_HTML_NESTING or nesting(markup) <= MAX_HTML_NESTING) and (
+        markup.count("&") + markup.count("<") <= MAX_TEXT_PIECES
+        or max(p.count("&") + p.count("<") for p in _TAG_START.split(markup)) <= MAX_TEXT_PIECES
+    )
 
 
 def _tags_end(markup: str) -> int:

@@ -44,7 +44,7 @@ def plain_to_html(text: str) -> str:
     """Plain text as HTML paragraphs: blank lines part paragraphs, single newlines break lines."""
     paragraphs = re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip())
     return "".join(
-        "<p>" + "<br>".join(html.escape(line) for line in p.split("\n")) + "</p>"
+        "<p>" + "<br>".join(html.escape(line, quote=False) for line in p.split("\n")) + "</p>"
         for p in paragraphs
         if p.strip()
     )
