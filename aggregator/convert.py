@@ -56,7 +56,7 @@ def identify_entries(
     feed's own home page, identifies none of them: they fall back to guid or title and date; a
     guid shared by different articles (other links, or other titles and dates) identifies none
     of them either: they fall back to link or title and date."""
-    links = [markdown.absolute_url(e.link or "", feed.link, markdown.LINK_SCHEMES) for e in entries]
+    links = [_entry_link(e.link or "", feed) for e in entries]
     keys = [link_key(link) for link in links]
     home = link_key(feed.link)
     guids = [e.guid for e in entries]
@@ -75,6 +75,15 @@ def identify_entries(
         )
         out.append(Identity(identity, link, usable))
     return out
+
+
+def _entry_link(link: str, feed: FeedData) -> str | None:
+    """The entry's link made absolute against the feed's own link, else (a feed without one
+    that can serve as a base) against the URL the document was fetched from."""
+    absolute = markdown.absolute_url(link, feed.link, markdown.LINK_SCHEMES)
+    if absolute is None and feed.url:
+        return markdown.absolute_url(link, feed.url, markdown.LINK_SCHEMES)
+    return absolute
 
 
 def _shared(pairs: Iterable[tuple[str | None, str]]) -> set[str]:

@@ -51,6 +51,7 @@ class FeedData:
     entries: tuple[EntryData, ...]
     ttl_minutes: int | None = None
     cut_off: bool = False  # the document ended before it was complete (only whole entries kept)
+    url: str | None = None  # the http(s) URL it was fetched from, after redirects
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ import calendar
 import io
 import re
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 from xml.sax import SAXParseException
 
 import feedparser
@@ -36,7 +38,22 @@ def parse_feed(
 ) -> FeedData:
     """Parse RSS/Atom/JSON Feed bytes; raises ParseError for an empty body, a non-feed, or no
     entries. Plain RSS 2.0 is read with lxml to the same result (`plain_rss=False`: all by
-    feedparser)."""
+    feedparser). The http(s) `url` the bytes came from is the base of the document's relative
+    links (RFC 3986, 5.1.3): the feed's own link is resolved against it, and it is kept."""
+    feed = _parse(body, content_type, plain_rss)
+    if not url.startswith(("http://", "https://")):  # a local file's path, or no URL
+        return feed
+    return replace(feed, link=_resolved(feed.link, url), url=url)
+
+
+def _resolved(link: str | None, base: str) -> str | None:
+    try:
+        return urljoin(base, link) if link and not urlsplit(link).scheme else link
+    except ValueError:
+        return link
+
+
+def _parse(body: bytes, content_type: str, plain_rss: bool) -> FeedData:
     if not body.strip():
         raise ParseError("empty body")
     if looks_like_json(body, content_type):

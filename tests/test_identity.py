@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from aggregator.pipeline import run_cycle
 from aggregator.state import State
 from aggregator.store import entry_path
 from tests.entrycheck import check_entry_file
-from tests.helpers import run_cli, snapshot
+from tests.helpers import http_server, run_cli, serve_bytes, snapshot
 
 HEADER = '[site]\ntimezone = "UTC"\n'
 
@@ -412,3 +414,57 @@ def test_a_second_source_leaves_the_published_content_as_the_feed_gave_it(tmp_pa
     assert run_cli("publish", "-c", str(tmp_path / "config.toml")).returncode == 0
     [rendered] = _content_of(tmp_path)
     assert rendered is not None and rendered.endswith("<p>End.</p>"), rendered
+
+
+def _moved(location: str) -> Callable[[BaseHTTPRequestHandler], None]:
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return route
+
+
+def test_relative_links_resolve_against_the_url_the_feed_was_fetched_from(tmp_path: Path) -> None:
+    """A feed whose own link is relative (or missing) has its relative links resolved against
+    the URL its document came from, after redirects (RFC 3986), not replaced by that URL."""
+    rel = rss(
+        item(
+            "First", "/posts/first", body='&lt;img src="cover.png"&gt; see &lt;a href="other"&gt;x'
+        ),
+        item("No link", None, "n1"),
+        link="/",
+    )
+    atom = (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>'
+        "<id>urn:a</id><updated>2026-11-02T10:00:00Z</updated><entry><title>Atom post</title>"
+        '<id>urn:a1</id><link href="a/1"/><updated>2026-11-02T10:00:00Z</updated>'
+        '<content type="html">text</content></entry></feed>'
+    )
+    routes = {
+        "/old/blog.rss": _moved("/feeds/blog.rss"),
+        "/old/blog.atom": _moved("/feeds/blog.atom"),
+        "/feeds/blog.rss": serve_bytes(rel.encode()),
+        "/feeds/blog.atom": serve_bytes(atom.encode(), "application/atom+xml"),
+    }
+    with http_server(routes) as base:
+        (tmp_path / "config.toml").write_text(
+            f"{HEADER}[fetch]\nallow_private_networks = true\n"
+            f'[[feeds]]\nname = "rel"\nurl = "{base}/old/blog.rss"\n'
+            f'[[feeds]]\nname = "atom"\nurl = "{base}/old/blog.atom"\n',
+            encoding="utf-8",
+        )
+        config = load_config(tmp_path / "config.toml")
+        assert not run_cycle(config, config.feeds).failed
+    texts = [p.read_text(encoding="utf-8") for p in (tmp_path / "feeds").rglob("*.md")]
+    by_title = {read(text)[0]["title"]: text for text in texts}
+    first = by_title["First"]
+    assert first.endswith(f"see [x]({base}/posts/other)\n\n[rel]({base}/posts/first)\n")
+    assert f'thumbnail: "{base}/posts/cover.png"' in first
+    assert by_title["No link"].endswith(f"[rel]({base}/)\n")
+    assert by_title["Atom post"].endswith(f"[atom]({base}/feeds/a/1)\n")
+    atom_ns = "{http://www.w3.org/2005/Atom}"
+    tree = ET.parse(tmp_path / "output" / "all.xml").getroot()
+    hrefs = {x.get("href") for x in tree.iter(f"{atom_ns}link") if x.get("rel") == "alternate"}
+    assert {f"{base}/posts/first", f"{base}/feeds/a/1", f"{base}/"} <= hrefs  # the source's site
