@@ -18,6 +18,7 @@ from aggregator.authors import install_in_feedparser
 from aggregator.defuse import UnsafeDocument, defuse
 from aggregator.errors import ParseError
 from aggregator.jsonfeed import JsonFeedError, looks_like_json, parse_json_feed
+from aggregator.markdown import plain_text
 from aggregator.models import EntryData, FeedData
 from aggregator.plainrss import read_plain_rss
 
@@ -70,7 +71,7 @@ def _parse(body: bytes, content_type: str, plain_rss: bool) -> FeedData:
         (*plain, False) if plain is not None else _feedparser(document, content_type, body)
     )
     return FeedData(
-        title=_text(feed.get("title")),
+        title=_title(feed),
         link=feed.get("link") or None,
         language=feed.get("language") or None,
         entries=tuple(_entry(e, feed) for e in entries),
@@ -143,6 +144,13 @@ def _entry(entry: Any, feed: Any) -> EntryData:
         images=_images(entry),
         language=entry.get("language") or language or None,
     )
+
+
+def _title(feed: Any) -> str:
+    """The feed's title as plain text (an HTML one as the text it shows, as for entries)."""
+    title = _text(feed.get("title"))
+    html = (feed.get("title_detail") or {}).get("type") in _HTML_TYPES
+    return plain_text(title) if html else title
 
 
 def _text(value: Any) -> str:

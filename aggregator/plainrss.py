@@ -175,6 +175,8 @@ def _channel(channel: Any) -> tuple[Feed, list[Feed]]:
             seen.add(key[1])
             if key[1] == "link":
                 feed["link"] = _QUERY_ENTITY.sub(r"&\g<1>", _relative(child))
+            elif key[1] == "title":
+                _title(child, feed)
             else:
                 feed[key[1]] = _text(child)
         else:

@@ -175,3 +175,17 @@ def test_xhtml_content_keeps_one_break_per_br_and_the_entry_s_own_language() -> 
     assert "</br>" not in first.content_html
     assert first.language == "ja"
     assert second.language == "en"  # inherited from the feed
+
+
+def test_a_feed_title_in_html_is_read_as_the_text_it_shows() -> None:
+    """As an entry's title: the published `<source><title>` showed `AT&amp;T &mdash; <b>`."""
+    atom = CUT_ATOM.replace(
+        "<title>t</title>",
+        '<title type="html">AT&amp;amp;T &amp;mdash; &lt;b&gt;News&lt;/b&gt;</title>',
+        1,
+    )
+    assert parse_feed(atom.encode()).title == "AT&T — News"
+    assert parse_feed(CUT_ATOM.encode()).title == "t"
+    rss_html = rss("Tom &amp; Jerry <i>daily</i>", [("1", "x")])
+    for plain_rss in (True, False):
+        assert parse_feed(rss_html, plain_rss=plain_rss).title == "Tom & Jerry daily"
