@@ -13,6 +13,7 @@ from urllib.parse import urljoin, urlsplit
 from xml.sax import SAXParseException
 
 import feedparser
+from lxml import etree
 
 from aggregator.authors import install_in_feedparser
 from aggregator.defuse import UnsafeDocument, defuse
@@ -30,6 +31,13 @@ _VOID_END = re.compile(
 # what expat says of a document that stops in a token or before its root element is closed
 _CUT_OFF = ("no element found", "unclosed token")
 _ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:item|entry)\s*>")
+# an `&` that starts no character or entity reference; with CDATA sections and comments, where
+# it is text (one that does not close reads on to the end, so that each is read once)
+_BARE_AMP = re.compile(rb"&(?!#[0-9]+;|#x[0-9a-fA-F]+;|[A-Za-z_:][\w.:-]*;)")
+_BARE_AMP_IN_MARKUP = re.compile(
+    rb"<!\[CDATA\[(?:.*?\]\]>|.*)|<!--(?:.*?-->|.*)|" + _BARE_AMP.pattern, re.DOTALL
+)
+_STRICT = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 install_in_feedparser()
 
@@ -85,6 +93,7 @@ def _feedparser(document: bytes, content_type: str, body: bytes) -> tuple[Any, A
     that broke, a server that ran out of something) only the entries it closes are kept, so
     an entry cut in the middle never replaces the whole one stored before."""
     headers = {"content-type": content_type} if content_type else {}
+    document = _bare_ampersands_escaped(document)
     # feedparser opens a bytes argument that names a file: give it a stream instead
     parsed = feedparser.parse(
         io.BytesIO(document),
@@ -107,6 +116,25 @@ def _feedparser(document: bytes, content_type: str, body: bytes) -> tuple[Any, A
             "the document ends before its first entry does" if cut_off else "feed has no entries"
         )
     return feed, entries, cut_off
+
+
+def _bare_ampersands_escaped(document: bytes) -> bytes:
+    """`document` with each bare `&` written `&amp;` when that alone makes it well-formed, else
+    unchanged: feedparser's loose parser, which reads it otherwise, makes `Q&A` `Q&A;`."""
+    if not _BARE_AMP.search(document) or _well_formed(document):
+        return document
+    escaped = _BARE_AMP_IN_MARKUP.sub(
+        lambda m: b"&amp;" if m.group() == b"&" else m.group(), document
+    )
+    return escaped if _well_formed(escaped) else document
+
+
+def _well_formed(document: bytes) -> bool:
+    try:
+        etree.fromstring(document, _STRICT)
+    except (etree.XMLSyntaxError, ValueError):
+        return False
+    return True
 
 
 def _entries_closed(document: bytes, encoding: str | None) -> int:

@@ -4,6 +4,7 @@ are while recoverable feeds are salvaged."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -189,3 +190,30 @@ def test_a_feed_title_in_html_is_read_as_the_text_it_shows() -> None:
     rss_html = rss("Tom &amp; Jerry <i>daily</i>", [("1", "x")])
     for plain_rss in (True, False):
         assert parse_feed(rss_html, plain_rss=plain_rss).title == "Tom & Jerry daily"
+
+
+BARE_AMPERSANDS = (
+    b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>R&D News</title>'
+    b"<link>https://rd.example/?a=1&b=2</link><item><title>Q&A: Ben & Jerry's R&D</title>"
+    b"<guid>rd1</guid><description>AT&T &amp; T-Mobile &#38; &#x26; co</description>"
+    b"<content:encoded xmlns:content='http://purl.org/rss/1.0/modules/content/'>"
+    b"<![CDATA[<p>Fish &amp; chips & R&D;</p>]]></content:encoded><!-- a & b --></item>"
+    b"</channel></rss>"
+)
+
+
+@pytest.mark.parametrize("plain_rss", [True, False])
+def test_bare_ampersands_are_read_as_written(plain_rss: bool) -> None:
+    """A document that is not well-formed only for its bare `&` is read with them escaped,
+    not by feedparser's loose parser, which wrote `Q&A;`; CDATA and comments are left as
+    they are, and a document broken otherwise is still salvaged."""
+    feed = parse_feed(BARE_AMPERSANDS, plain_rss=plain_rss)
+    assert (feed.title, feed.link) == ("R&D News", "https://rd.example/?a=1&b=2")
+    [entry] = feed.entries
+    assert entry.title == "Q&A: Ben & Jerry's R&D"
+    assert entry.content_html == "<p>Fish &amp; chips & R&D;</p>"
+    without_content = re.sub(rb"<content:encoded.*</content:encoded>", b"", BARE_AMPERSANDS)
+    summary = parse_feed(without_content, plain_rss=plain_rss).entries[0].content_html
+    assert summary == "AT&T & T-Mobile & & co"
+    broken = parse_feed(BARE_AMPERSANDS.replace(b"</channel>", b"<b></channel>"))
+    assert broken.entries[0].title == "Q&A;: Ben & Jerry's R&D;"  # feedparser's loose reading
