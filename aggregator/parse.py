@@ -15,6 +15,7 @@ from xml.sax import SAXParseException
 import feedparser
 from lxml import etree
 
+from aggregator import dates
 from aggregator.authors import install_in_feedparser
 from aggregator.defuse import UnsafeDocument, defuse
 from aggregator.errors import ParseError
@@ -40,6 +41,7 @@ _BARE_AMP_IN_MARKUP = re.compile(
 _STRICT = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 install_in_feedparser()
+dates.install_in_feedparser()
 
 
 def parse_feed(
@@ -229,7 +231,7 @@ def _as_html(value: str, mime: str) -> str:
 
 
 def _date(value: time.struct_time | None) -> datetime | None:
-    if not value:
+    if not value or value == dates.NO_DATE:
         return None
     try:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
