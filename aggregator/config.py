@@ -367,7 +367,7 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
         concurrency=fetch_t.whole("concurrency", defaults.CONCURRENCY, MAX_REQUESTS),
         per_host=fetch_t.whole("per_host", defaults.PER_HOST, MAX_REQUESTS),
         allow_private_networks=fetch_t.flag("allow_private_networks", False),
-        user_agent=fetch_t.text("user_agent", None),
+        user_agent=_user_agent(loader, fetch_t.text("user_agent", None)),
     )
     fetch_t.done()
 
@@ -390,6 +390,18 @@ def parse_config(data: dict[str, Any], path: Path, text: str = "") -> Config:
     return Config(
         path=path, site=site, defaults=front, fetch=fetch, schedule=schedule, feeds=tuple(feeds)
     )
+
+
+def _user_agent(loader: _Loader, value: str | None) -> str | None:
+    """A User-Agent that can be sent as a header value: printable ASCII, no space at either end."""
+    if value is not None and not (
+        value.isascii() and value.isprintable() and value == value.strip()
+    ):
+        raise loader.error(
+            "fetch.user_agent",
+            f"printable ASCII without spaces at either end (a header value), got {value!r}",
+        )
+    return value
 
 
 def _port_valid(url: str) -> bool:

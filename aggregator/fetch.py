@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import string
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
+from urllib.parse import quote
 
 import httpx
 
@@ -48,7 +50,17 @@ class FetchError(FeedError):
 
 
 def default_user_agent(base_url: str) -> str:
-    return f"aggregator/{__version__} (+{base_url})"
+    """`aggregator/<version> (+<base_url>)`, the URL in ASCII as a header value must be."""
+    return f"aggregator/{__version__} (+{ascii_url(base_url)})"
+
+
+def ascii_url(url: str) -> str:
+    """The URL with an IDN host in punycode and the rest percent-encoded (non-ASCII, spaces and
+    control characters), or all of it percent-encoded when httpx cannot read it."""
+    try:
+        return str(httpx.URL(url))
+    except httpx.InvalidURL:
+        return quote(url, safe=string.punctuation)
 
 
 def describe_size(size: int) -> str:

@@ -36,6 +36,9 @@ GOOD_FEED = '[[feeds]]\nname = "a"\nurl = "a.xml"\n'
             "either interval or cron, not both",
         ),
         ("[fetch]\ntimeout = true\n", "fetch.timeout", "positive number"),
+        # a header value: not sent at all (non-ASCII), or splitting the request (CR LF)
+        ('[fetch]\nuser_agent = "Lecteur (café)"\n', "fetch.user_agent", "printable ASCII"),
+        ('[fetch]\nuser_agent = "a\\r\\nX-Evil: 1"\n', "fetch.user_agent", "printable ASCII"),
         ('[site]\ntimezone = "Mars/Olympus"\n', "site.timezone", "time zone"),
         ('[site]\nhub = "pubsubhubbub"\n', "site.hub", "URL of a WebSub hub"),
         ('[[feeds]]\nname = "a"\nurl = "ftp://x/y"\n', "feeds[0] (a).url", "http(s) URL"),

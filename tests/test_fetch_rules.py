@@ -282,6 +282,12 @@ def test_user_agent_default_and_configured(tmp_path: Path) -> None:
         )
         cycle(config)
         assert log.last("/ua.xml").headers["User-Agent"] == "Planet/2.0"
+        # a header value is ASCII: an IDN host goes as punycode, the path percent-encoded
+        site = '[site]\nbase_url = "https://bücher.example/café/"\n'
+        config.write_text(site + fetch_config(base, {"ua": "/ua.xml"}), encoding="utf-8")
+        assert cycle(config)["ua"].ok
+        agent = log.last("/ua.xml").headers["User-Agent"]
+        assert agent.endswith("(+https://xn--bcher-kva.example/caf%C3%A9/)")
 
 
 def test_size_limit_counts_decoded_bytes(tmp_path: Path) -> None:
