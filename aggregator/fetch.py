@@ -165,7 +165,18 @@ def _redirect_target(response: httpx.Response, name: str) -> str:
         raise FetchError(name, f"redirect to an invalid URL ({_one_line(location)})") from None
     if target.scheme not in ("http", "https"):
         raise FetchError(name, f"redirect to a non-http(s) URL refused ({_one_line(location)})")
-    return str(target)
+    return str(_with_credentials(target, response.url))
+
+
+def _with_credentials(target: httpx.URL, source: httpx.URL) -> httpx.URL:
+    """`target` with the user and password of the URL redirected from when both have one origin
+    (scheme, host and port), as httpx would send them: an absolute Location on the same server
+    rarely repeats them. They never go to another origin."""
+    if target.userinfo or not source.userinfo:
+        return target
+    if (target.scheme, target.host, target.port) != (source.scheme, source.host, source.port):
+        return target
+    return target.copy_with(userinfo=source.userinfo)
 
 
 async def _answer(

@@ -9,6 +9,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit, urlunsplit
 
 from aggregator import defaults
 from aggregator.models import Fetched
@@ -179,12 +180,25 @@ def moved_notice(state: FeedState) -> str | None:
     """What to tell the operator about a permanent redirect, if one was seen."""
     if not state.moved_to:
         return None
+    moved_to = shown_url(state.moved_to)
     if state.moved_count >= defaults.MOVED_CONFIRMATIONS:
-        return f"moved to {state.moved_to}, update the config (the new URL is used from now on)"
+        return f"moved to {moved_to}, update the config (the new URL is used from now on)"
     return (
-        f"moved to {state.moved_to}, update the config "
+        f"moved to {moved_to}, update the config "
         f"(seen {state.moved_count} of {defaults.MOVED_CONFIRMATIONS} times before it is used)"
     )
+
+
+def shown_url(url: str) -> str:
+    """A URL as people are shown it: a password in it masked (`user:***@host`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # one urlsplit cannot read (an unclosed [ in its host)
+        return url
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
 
 
 def skip_reason(state: FeedState) -> str:

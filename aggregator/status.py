@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aggregator.config import Config, FeedConfig, interval_seconds
+from aggregator.health import shown_url
 from aggregator.schedule import feed_schedule, make_trigger
 from aggregator.state import FeedState, State
 
@@ -67,7 +68,7 @@ def collect(config: Config) -> list[FeedStatus]:
         rows.append(
             FeedStatus(
                 name=feed.name,
-                url=feed.url,
+                url=shown_url(feed.url),
                 health=_health(state),
                 entries=counts.get(feed.name, 0),
                 last_success=state.last_success,
@@ -75,7 +76,7 @@ def collect(config: Config) -> list[FeedStatus]:
                 last_error=state.last_error,
                 failures=state.failures,
                 next_due=due,
-                moved_to=state.moved_to,
+                moved_to=state.moved_to and shown_url(state.moved_to),
                 gone=state.gone,
             )
         )

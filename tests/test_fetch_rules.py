@@ -5,10 +5,12 @@ the User-Agent and the decoded size limit."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 import zlib
 from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import brotli  # type: ignore[import-untyped]
@@ -22,7 +24,8 @@ from aggregator.models import Fetched
 from aggregator.netguard import IPAddress, make_transport
 from aggregator.pipeline import CUT_OFF_NOTICE, FeedOutcome, run_cycle
 from aggregator.state import FeedState, State
-from tests.helpers import make_project, serve_bytes
+from aggregator.status import as_json, as_table, collect
+from tests.helpers import Route, make_project, serve_bytes
 from tests.hostile import Log, Switch, compressed, hostile_server, redirect, slow, status
 from tests.test_fetch import entries, fetch_config, good
 
@@ -127,6 +130,47 @@ def test_a_permanent_move_is_reported_then_followed(tmp_path: Path) -> None:
     assert outcomes["moved"].ok and outcomes["moved"].notice is None
     assert stored(tmp_path, "moved").moved_to is None
     assert entries(tmp_path, "moved") and entries(tmp_path, "temp")
+
+
+def test_credentials_in_a_feed_url_stay_on_its_origin_and_out_of_sight(tmp_path: Path) -> None:
+    """A `user:pass@` URL keeps its credentials on a redirect to the same origin, even one with
+    an absolute Location, never sends them to another origin, and never shows the password."""
+    closing = threading.Event()
+    expected = "Basic " + base64.b64encode(b"user:secret").decode()
+
+    def private(handler: BaseHTTPRequestHandler) -> None:
+        if handler.headers.get("Authorization") == expected:
+            serve_bytes(good("private"))(handler)
+        else:
+            status(401, [("WWW-Authenticate", 'Basic realm="feeds"')])(handler)
+
+    with hostile_server({"/open.xml": serve_bytes(good("open"))}, closing, "127.0.0.2") as (
+        other,
+        other_log,
+    ):
+        slash = Switch(status(500))
+        routes: dict[str, Route] = {
+            "/away.xml": redirect(f"{other}/open.xml", 301),
+            "/private": slash,
+            "/private/": private,
+        }
+        with hostile_server(routes, closing) as (base, log):
+            slash.current = redirect(f"{base}/private/", 301)  # as web servers add a slash
+            secret = base.replace("http://", "http://user:secret@")
+            feeds = {"private": f"{secret}/private", "away": f"{secret}/away.xml"}
+            config = make_project(tmp_path, fetch_config(base, feeds))
+            outcomes = cycle(config)
+    assert outcomes["private"].ok, outcomes["private"].reason
+    assert log.last("/private/").headers.get("Authorization") == expected
+    assert outcomes["away"].ok and "Authorization" not in other_log.last("/open.xml").headers
+    masked = base.replace("http://", "http://user:***@")
+    assert outcomes["private"].notice == (
+        f"moved to {masked}/private/, update the config "
+        f"(seen 1 of {defaults.MOVED_CONFIRMATIONS} times before it is used)"
+    )
+    rows = collect(load_config(config))
+    shown = f"{as_table(rows, 'UTC')} {as_json(rows)}"
+    assert f"moved to {masked}/private/" in shown and "secret" not in shown
 
 
 def test_retry_after_holds_across_runs_unless_forced(tmp_path: Path) -> None:
