@@ -29,40 +29,50 @@ class Decoder:
 
 
 class ZlibDecoder(Decoder):
-    def __init__(self, name: str, wbits: int) -> None:
+    """gzip, or deflate: zlib's format as RFC 9110 asks, or raw as it is often sent. The first
+    two bytes tell which (a zlib header: compression method 8, a multiple of 31), held until
+    both have come, so that how the body is cut into chunks never changes the result."""
+
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.wbits = wbits
-        self.engine = zlib.decompressobj(wbits)
-        self.started = False
+        self.engine: zlib._Decompress | None = None  # made once the first two bytes are here
+        self.head = b""
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        if self.engine is None:
+            self.head += data
+            if len(self.head) < 2:
+                return
+            self.engine = zlib.decompressobj(self._wbits(self.head))
+            data, self.head = self.head, b""
         try:
             while data and not self.engine.eof:
-                piece = self._step(data)
+                piece = self.engine.decompress(data, PIECE)
                 data = self.engine.unconsumed_tail
                 if piece:
                     yield piece
         except zlib.error as exc:
             raise DecodeError(f"broken {self.name} encoding ({exc})") from None
 
-    def _step(self, data: bytes) -> bytes:
-        try:
-            return self.engine.decompress(data, PIECE)
-        except zlib.error:
-            if self.name != "deflate" or self.started:
-                raise
-            # "deflate" is often sent raw, without the zlib header the RFC asks for
-            self.engine = zlib.decompressobj(-zlib.MAX_WBITS)
-            return self.engine.decompress(data, PIECE)
-        finally:
-            self.started = True
+    def _wbits(self, head: bytes) -> int:
+        """zlib's window bits for a stream opening with `head`: no raw deflate stream opens like
+        a zlib header (it would take a stored block with its padding bits set)."""
+        if self.name == "gzip":
+            return zlib.MAX_WBITS | 16
+        if head[0] & 0x0F == 8 and int.from_bytes(head[:2], "big") % 31 == 0:
+            return zlib.MAX_WBITS
+        return -zlib.MAX_WBITS
 
     def flush(self) -> Iterator[bytes]:
+        if self.engine is None:
+            if self.head:  # one byte in all
+                raise DecodeError(f"broken {self.name} encoding (truncated)")
+            return
         try:
             rest = self.engine.flush()
         except zlib.error as exc:
             raise DecodeError(f"broken {self.name} encoding ({exc})") from None
-        if self.started and not self.engine.eof:  # cut short: its end (and checksum) missing
+        if not self.engine.eof:  # cut short: its end (and checksum) missing
             raise DecodeError(f"broken {self.name} encoding (truncated)")
         if rest:
             yield rest
@@ -100,9 +110,9 @@ def decoder_for(content_encoding: str) -> Decoder:
     if len(codings) == 1:
         coding = codings[0]
         if coding in ("gzip", "x-gzip"):
-            return ZlibDecoder("gzip", zlib.MAX_WBITS | 16)
+            return ZlibDecoder("gzip")
         if coding == "deflate":
-            return ZlibDecoder("deflate", zlib.MAX_WBITS)
+            return ZlibDecoder("deflate")
         if coding == "br":
             return BrotliDecoder()
     raise DecodeError(f"unsupported Content-Encoding {content_encoding!r}")

@@ -205,3 +205,26 @@ def test_a_compressed_body_cut_short_is_an_error_not_a_shorter_feed(cut: int) ->
         assert decode_all(encoding, whole) == (len(text), len(text)), encoding
         with pytest.raises(DecodeError, match=rf"broken {encoding} encoding \(truncated\)"):
             decode_all(encoding, whole[:-cut])
+
+
+def decode_chunks(encoding: str, chunks: list[bytes]) -> bytes:
+    decoder = decoder_for(encoding)
+    pieces = [piece for chunk in chunks for piece in decoder.feed(chunk)]
+    return b"".join([*pieces, *decoder.flush()])
+
+
+@pytest.mark.parametrize("first", [1, 2, 3, 100_000])
+def test_how_a_body_is_cut_into_chunks_never_changes_what_it_decodes_to(first: int) -> None:
+    """A raw deflate body (no zlib header) was refused as 'incorrect header check' when its
+    first chunk held a single byte, too few for zlib to check the header and fall back."""
+    text = b"<rss>" + b"".join(b"<item>%d</item>" % i for i in range(2000)) + b"</rss>"
+    raw = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    for encoding, whole in [
+        ("gzip", zlib.compress(text, wbits=31)),
+        ("deflate", zlib.compress(text)),
+        ("deflate", raw.compress(text) + raw.flush()),
+        ("br", brotli.compress(text)),
+    ]:
+        assert decode_chunks(encoding, [whole[:first], whole[first:]]) == text, encoding
+        with pytest.raises(DecodeError, match=rf"broken {encoding} encoding \(truncated\)"):
+            decode_chunks(encoding, [whole[:1]])
