@@ -11,6 +11,7 @@ import brotli  # type: ignore[import-untyped]
 from aggregator.errors import AggregatorError
 
 PIECE = 256 * 1024  # largest decoded piece produced from one step
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class DecodeError(AggregatorError):
@@ -29,30 +30,46 @@ class Decoder:
 
 
 class ZlibDecoder(Decoder):
-    """gzip, or deflate: zlib's format as RFC 9110 asks, or raw as it is often sent. The first
-    two bytes tell which (a zlib header: compression method 8, a multiple of 31), held until
-    both have come, so that how the body is cut into chunks never changes the result."""
+    """gzip (each of its members in turn, RFC 1952 2.2), or deflate: zlib's format as RFC 9110
+    asks, or raw as it is often sent. A stream's first two bytes tell which (a zlib header:
+    compression method 8, a multiple of 31), and whether bytes after a gzip member start
+    another one; they are held until both have come, so that how the body is cut into chunks
+    never changes the result."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.engine: zlib._Decompress | None = None  # made once the first two bytes are here
-        self.head = b""
+        self.engine: zlib._Decompress | None = None  # the current stream's
+        self.head = b""  # the next stream's first byte, until its second comes
+        self.ended = False  # what followed the last stream was not one: ignored
 
     def feed(self, data: bytes) -> Iterator[bytes]:
-        if self.engine is None:
-            self.head += data
-            if len(self.head) < 2:
-                return
-            self.engine = zlib.decompressobj(self._wbits(self.head))
-            data, self.head = self.head, b""
         try:
-            while data and not self.engine.eof:
+            while data and not self.ended:
+                if self.engine is None or self.engine.eof:
+                    data = self._begin(data)
+                    if not data:
+                        return
+                assert self.engine is not None
                 piece = self.engine.decompress(data, PIECE)
-                data = self.engine.unconsumed_tail
+                data = self.engine.unused_data if self.engine.eof else self.engine.unconsumed_tail
                 if piece:
                     yield piece
         except zlib.error as exc:
             raise DecodeError(f"broken {self.name} encoding ({exc})") from None
+
+    def _begin(self, data: bytes) -> bytes:
+        """The next stream's engine, once its first two bytes are here; the bytes for it (none
+        while they are not, or when they follow a stream without starting a gzip member: such
+        a tail, padding or junk, is ignored as before)."""
+        head, self.head = self.head + data, b""
+        if len(head) < 2:
+            self.head = head
+            return b""
+        if self.engine is not None and (self.name != "gzip" or head[:2] != GZIP_MAGIC):
+            self.ended = True
+            return b""
+        self.engine = zlib.decompressobj(self._wbits(head))
+        return head
 
     def _wbits(self, head: bytes) -> int:
         """zlib's window bits for a stream opening with `head`: no raw deflate stream opens like

@@ -228,3 +228,20 @@ def test_how_a_body_is_cut_into_chunks_never_changes_what_it_decodes_to(first: i
         assert decode_chunks(encoding, [whole[:first], whole[first:]]) == text, encoding
         with pytest.raises(DecodeError, match=rf"broken {encoding} encoding \(truncated\)"):
             decode_chunks(encoding, [whole[:1]])
+
+
+def test_every_member_of_a_gzip_body_is_decoded_whatever_the_chunks() -> None:
+    """A gzip body may be several members one after another (RFC 1952 2.2: `cat a.gz b.gz`, a
+    streaming compressor); only the first was read, and the document was cut off. Bytes after
+    the last member that start none (zero padding, junk) are ignored, as they always were."""
+    text = b"<rss>" + b"".join(b"<item>%d</item>" % i for i in range(2000)) + b"</rss>"
+    first = zlib.compress(text[:30_000], wbits=31)
+    whole = first + zlib.compress(text[30_000:], wbits=31)
+    for cut in range(len(first) - 3, len(first) + 4):  # the second member's magic split too
+        assert decode_chunks("gzip", [whole[:cut], whole[cut:]]) == text, cut
+        for tail in (b"\0" * 8, b"\n", b"junk"):
+            assert decode_chunks("gzip", [whole[:cut], whole[cut:], tail]) == text, (cut, tail)
+    with pytest.raises(DecodeError, match=r"broken gzip encoding \(truncated\)"):
+        decode_chunks("gzip", [whole[:-8]])
+    with pytest.raises(DecodeError, match="broken gzip encoding"):
+        decode_chunks("gzip", [whole[: len(first) + 2] + b"\xff" * 64])
