@@ -192,7 +192,11 @@ async def _answer(
     headers = response.headers
     now = time.time()
     fresh = fresh_for(
-        headers.get("cache-control"), headers.get("expires"), headers.get("date"), now
+        headers.get("cache-control"),
+        headers.get("expires"),
+        headers.get("date"),
+        now,
+        headers.get("age"),
     )
     if status == 304:
         if not conditional:

@@ -52,9 +52,14 @@ def retry_at(value: str | None, now: float) -> float | None:
 
 
 def fresh_for(
-    cache_control: str | None, expires: str | None, date: str | None, now: float
+    cache_control: str | None,
+    expires: str | None,
+    date: str | None,
+    now: float,
+    age: str | None = None,
 ) -> float | None:
-    """Seconds the server says its answer stays fresh (max-age, else Expires), capped."""
+    """Seconds the server says its answer stays fresh, capped: its lifetime (max-age, else
+    Expires) less the age a cache in between gave it (RFC 9111, 4.2.3)."""
     directives = cache_control or ""
     if NO_CACHE.search(directives):
         return None
@@ -66,6 +71,8 @@ def fresh_for(
         if until is None:
             return None
         seconds = until - (http_date(date) or now)
+    if age and DELAY_SECONDS.fullmatch(age.strip()):
+        seconds -= float(age)
     return min(seconds, defaults.FRESHNESS_CAP) if seconds > 0 else None
 
 

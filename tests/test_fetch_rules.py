@@ -290,6 +290,9 @@ def test_cache_lifetimes_and_ttl_set_a_minimum_interval(tmp_path: Path) -> None:
             headers=[("Expires", formatdate(now + 1800, usegmt=True))],
         ),
         "/year.xml": serve_bytes(good("year"), headers=[("Cache-Control", "max-age=31536000")]),
+        "/aged.xml": serve_bytes(  # a CDN's copy, 3000 s old of its 3600
+            good("aged"), headers=[("Cache-Control", "public, max-age=3600"), ("Age", "3000")]
+        ),
         "/no-cache.xml": serve_bytes(
             good("no-cache"), headers=[("Cache-Control", "no-cache, max-age=600")]
         ),
@@ -302,6 +305,7 @@ def test_cache_lifetimes_and_ttl_set_a_minimum_interval(tmp_path: Path) -> None:
         assert waits(stored(tmp_path, "max-age")) == 600
         assert 1800 - 5 <= waits(stored(tmp_path, "expires")) <= 1800 + 5
         assert waits(stored(tmp_path, "year")) == defaults.FRESHNESS_CAP
+        assert waits(stored(tmp_path, "aged")) == 600
         assert waits(stored(tmp_path, "ttl")) == 90 * 60
         assert stored(tmp_path, "no-cache").next_due is None
         again = cycle(config)

@@ -77,6 +77,12 @@ def test_cache_headers_give_a_capped_freshness() -> None:
     assert health.fresh_for(None, expires, date, NOW) == 600
     assert health.fresh_for(None, expires, None, NOW) == 500
     assert health.fresh_for(None, "0", None, NOW) is None
+    # a copy a cache in between has held for `Age` seconds is fresh for what is left of it
+    assert health.fresh_for("max-age=3600", None, None, NOW, "3590") == 10
+    assert health.fresh_for("max-age=3600", None, None, NOW, "3600") is None
+    assert health.fresh_for(None, expires, date, NOW, " 100 ") == 500
+    for junk in ("", "soon", "-5", "1e3"):
+        assert health.fresh_for("max-age=3600", None, None, NOW, junk) == 3600
     assert health.min_interval(600, 90) == 5400
     assert health.min_interval(None, 0) is None
     assert health.min_interval(None, 100_000) == defaults.FRESHNESS_CAP
