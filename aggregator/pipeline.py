@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # parsing and converting load only in a cycle where a feed ch
 TEMPS_KEY = "entry_temps"
 CLEAN = "clean"
 CUT_OFF_NOTICE = "the document was cut off before its end: only its whole entries were read"
+SETTINGS_DIGITS = 16  # hex digits of the settings' fingerprint in a body hash
 
 
 @dataclass(frozen=True)
@@ -86,11 +87,24 @@ def select_feeds(config: Config, names: Sequence[str]) -> list[FeedConfig]:
     return [f for f in config.feeds if f.name in names]
 
 
+def settings_hash(source: FeedConfig, config: Config) -> str:
+    """A fingerprint of every setting that shapes a feed's entries (its schedule does not)."""
+    shaping = replace(source, interval=None, cron=None)
+    settings = repr((shaping, config.site.timezone)).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(settings).hexdigest()[:SETTINGS_DIGITS]
+
+
 def body_hash(body: bytes, source: FeedConfig, config: Config) -> str:
-    """A fingerprint of the body and of every setting that shapes its entries."""
-    digest = hashlib.sha256(body)
-    digest.update(repr((source, config.site.timezone)).encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
+    """A fingerprint of the body and of every setting that shapes its entries: the settings'
+    own first, so that a 304 can be told apart from a change of settings (stored_settings)."""
+    return f"{settings_hash(source, config)}:{hashlib.sha256(body).hexdigest()}"
+
+
+def stored_settings(stored: str | None) -> str | None:
+    """The settings part of a stored body hash; None when there is none (no body stored, or
+    one stored before the body hash began with its settings)."""
+    settings, mark, _ = (stored or "").partition(":")
+    return settings if mark else None
 
 
 def run_cycle(
@@ -121,7 +135,11 @@ def run_cycle(
             state.set_meta(TEMPS_KEY, "cycle")
         clock = time.time()
         states = {
-            f.name: _started_over(config, state, health.for_url(state.feed(f.name), f.url))
+            f.name: _started_over(
+                config,
+                state,
+                _resettled(health.for_url(state.feed(f.name), f.url), settings_hash(f, config)),
+            )
             for f in feeds
         }
         due = [f for f in feeds if force or f.is_local or health.is_due(states[f.name], clock)]
@@ -148,6 +166,15 @@ def _started_over(config: Config, state: State, feed: FeedState) -> FeedState:
     if os.path.isdir(config.site.feeds_dir / folder) or not state.file_hashes(folder):
         return feed
     return replace(feed, etag=None, last_modified=None, body_hash=None)
+
+
+def _resettled(feed: FeedState, settings: str) -> FeedState:
+    """The feed's state, without its validators when the settings that shape its entries
+    changed since its body was last stored: its fetch reads the source whole and makes its
+    entries again, where a 304 would leave them as they were."""
+    if stored_settings(feed.body_hash) in (None, settings):
+        return feed
+    return replace(feed, etag=None, last_modified=None)
 
 
 def _index_feeds(config: Config, state: State) -> ReconcileResult | None:
@@ -407,7 +434,7 @@ def _settle(
     digest = preparing.digest(source)
     if not preparing.changed(source):
         unchanged = health.succeeded(previous, result, clock, previous.ttl_minutes, polled)
-        _save(state, replace(unchanged, body_hash=digest or previous.body_hash))
+        _save(state, replace(unchanged, body_hash=digest or _adopted(previous, source, config)))
         return FeedOutcome(source.name, not_modified=True, notice=health.moved_notice(unchanged))
     try:
         prepared = preparing.result(source, result)
@@ -446,6 +473,14 @@ def _settle(
         updated=stored.updated,
         notice="; ".join(n for n in notices if n) or None,
     )
+
+
+def _adopted(previous: FeedState, source: FeedConfig, config: Config) -> str | None:
+    """The body hash kept after a 304, given the current settings when it had none (it was
+    stored before body hashes began with theirs): they are taken for those of its entries."""
+    if previous.body_hash is None or stored_settings(previous.body_hash) is not None:
+        return previous.body_hash
+    return f"{settings_hash(source, config)}:{previous.body_hash}"
 
 
 def _save(state: State, feed: FeedState) -> None:

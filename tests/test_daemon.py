@@ -156,8 +156,10 @@ def test_daemon_on_schedule_serialized_by_lock_and_stops_on_sigterm(tmp_path: Pa
 
 
 def test_daemon_reloads_on_sighup_and_keeps_config_when_broken(tmp_path: Path) -> None:
+    """A broken config is logged and the old one kept; a good one adds feed b and gives feed a
+    a tag, which reaches its entry although its server answers 304 to a conditional request."""
     routes = {
-        "/a.xml": serve_bytes(rss("A", [("a1", "First of A")])),
+        "/a.xml": serve_bytes(rss("A", [("a1", "First of A")]), etag='"a"'),
         "/b.xml": serve_bytes(rss("B", [("b1", "First of B"), ("b2", "Second of B")])),
     }
     with http_server(routes) as base:
@@ -190,11 +192,12 @@ def test_daemon_reloads_on_sighup_and_keeps_config_when_broken(tmp_path: Path) -
             )
             assert daemon.poll() is None
 
-            config.write_text(
-                head + feed_a + f'[[feeds]]\nname = "b"\nurl = "{base}/b.xml"\n', encoding="utf-8"
-            )
+            table_b = f'[[feeds]]\nname = "b"\nurl = "{base}/b.xml"\n'
+            config.write_text(head + feed_a + 'tags = ["linux"]\n' + table_b, encoding="utf-8")
             daemon.send_signal(signal.SIGHUP)
             wait_for(lambda: entry_count(tmp_path / "feeds" / "b") == 2, 10, "the new feed b")
+            entry_a = next((tmp_path / "feeds" / "a").glob("*.md"))
+            wait_for(lambda: '"linux"' in entry_a.read_text(encoding="utf-8"), 10, "a's new tag")
             assert stop(daemon, signal.SIGINT) < 10
         finally:
             if daemon.poll() is None:

@@ -9,6 +9,7 @@ import base64
 import threading
 import time
 import zlib
+from dataclasses import replace
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -22,7 +23,7 @@ from aggregator.config import FeedConfig, FetchConfig, FrontMatterDefaults, load
 from aggregator.fetch import FetchError, default_user_agent, fetch_one
 from aggregator.models import Fetched
 from aggregator.netguard import IPAddress, make_transport
-from aggregator.pipeline import CUT_OFF_NOTICE, FeedOutcome, run_cycle
+from aggregator.pipeline import CUT_OFF_NOTICE, FeedOutcome, run_cycle, settings_hash
 from aggregator.state import FeedState, State
 from aggregator.status import as_json, as_table, collect
 from tests.helpers import Route, make_project, serve_bytes
@@ -44,6 +45,12 @@ def waits(state: FeedState) -> float:
     """Seconds between the last attempt and the next due time."""
     assert state.next_due is not None and state.last_attempt is not None
     return state.next_due - state.last_attempt
+
+
+def stat_key(path: Path) -> tuple[int, int]:
+    """A file's inode and mtime: both stay while it is not written again (a write replaces it)."""
+    status = path.stat()
+    return status.st_ino, status.st_mtime_ns
 
 
 def fetch_through_guard(url: str, refuse: str) -> Fetched:
@@ -380,3 +387,72 @@ def test_a_changed_url_starts_afresh(tmp_path: Path) -> None:
         config.write_text(config.read_text().replace("/broken.xml", "/fixed.xml"), encoding="utf-8")
         assert cycle(config)["feed"].new == 2
     assert stored(tmp_path, "feed").url == f"{base}/fixed.xml"
+
+
+def test_changed_settings_reach_the_entries_of_a_feed_answering_304(tmp_path: Path) -> None:
+    """A feed whose settings changed since its body was stored is asked without validators, so
+    its entries are made again with them (only those whose bytes change are rewritten); the
+    other feeds, every feed of an unchanged config and a changed schedule are still asked
+    conditionally."""
+    closing = threading.Event()
+    routes = {f"/{name}.xml": serve_bytes(good(name), etag=f'"{name}"') for name in "ab"}
+    with hostile_server(routes, closing) as (base, log):
+        config = make_project(tmp_path, fetch_config(base, {"a": "/a.xml", "b": "/b.xml"}))
+        text = config.read_text(encoding="utf-8")
+
+        def conditional() -> dict[str, bool]:
+            return {name: "If-None-Match" in log.last(f"/{name}.xml").headers for name in "ab"}
+
+        assert {o.new for o in cycle(config).values()} == {2}
+        assert all(o.not_modified for o in cycle(config).values())
+        tagged_text = text.replace('tags = ["web"]', 'tags = ["web", "linux"]', 1)  # a's
+        config.write_text(tagged_text, encoding="utf-8")
+        tagged = cycle(config)
+        assert conditional() == {"a": False, "b": True}
+        assert (tagged["a"].updated, tagged["b"].not_modified) == (2, True)
+        assert all('  - "linux"' in path.read_text() for path in entries(tmp_path, "a"))
+        linux = (tmp_path / "output" / "tags" / "linux.xml").read_text(encoding="utf-8")
+        assert linux.count("<entry>") == 2
+        assert stored(tmp_path, "b").etag == '"b"'
+        assert all(o.not_modified for o in cycle(config).values())
+        assert conditional() == {"a": True, "b": True}
+        before = {path: stat_key(path) for path in entries(tmp_path, "b")}
+        # b's summaries: "b first" stays whole, "b second" is cut
+        config.write_text(tagged_text + "summary_length = 7\n", encoding="utf-8")
+        cut = cycle(config)
+        assert conditional() == {"a": True, "b": False}
+        assert (cut["a"].not_modified, cut["b"].updated) == (True, 1)
+        after = {path: stat_key(path) for path in entries(tmp_path, "b")}
+        assert sorted(before[path] == after[path] for path in before) == [False, True]
+        assert all(o.not_modified for o in cycle(config).values())
+        assert conditional() == {"a": True, "b": True}
+        # a schedule shapes no entry
+        config.write_text(tagged_text + 'summary_length = 7\ninterval = "2h"\n', encoding="utf-8")
+        assert all(o.not_modified for o in cycle(config).values())
+        assert conditional() == {"a": True, "b": True}
+
+
+def test_a_body_hash_stored_without_settings_takes_the_current_ones_at_a_304(
+    tmp_path: Path,
+) -> None:
+    """A body hash stored before it began with the settings (a database of an earlier version)
+    keeps the validators: the 304 that confirms the body adds the current settings to it, so
+    that a later change of them is noticed."""
+    closing = threading.Event()
+    with hostile_server({"/a.xml": serve_bytes(good("a"), etag='"a"')}, closing) as (base, log):
+        config = make_project(tmp_path, fetch_config(base, {"a": "/a.xml"}))
+        assert cycle(config)["a"].new == 2
+        with State(tmp_path / defaults.STATE_DB_NAME) as state, state.transaction():
+            state.save_feed(replace(state.feed("a"), body_hash="0" * 64))
+        assert cycle(config)["a"].not_modified
+        assert "If-None-Match" in log.last("/a.xml").headers
+        loaded = load_config(config)
+        assert (
+            stored(tmp_path, "a").body_hash
+            == f"{settings_hash(loaded.feeds[0], loaded)}:{'0' * 64}"
+        )
+        config.write_text(
+            config.read_text().replace('tags = ["web"]', 'tags = ["linux"]'), encoding="utf-8"
+        )
+        assert cycle(config)["a"].updated == 2
+        assert "If-None-Match" not in log.last("/a.xml").headers
