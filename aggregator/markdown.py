@@ -23,12 +23,15 @@ IMAGE_SCHEMES = frozenset({"http", "https"})
 URL_ATTRIBUTES = frozenset({"href", "src", "cite", "longdesc", "poster"})
 CODE_TAGS = frozenset({"pre", "code", "kbd", "samp", "tt"})
 WORD_JOINER = "\u2060"
+# where lazy-loading pages keep an image's source while `src` is missing or a `data:` stand-in
+# (lazysizes and WeChat, jQuery lazyload, WP Rocket, Zhihu)
+LAZY_SOURCES = ("data-src", "data-original", "data-lazy-src", "data-actualsrc")
 
 _TAGS = (set(nh3.ALLOWED_TAGS) - {"map", "area"}) | {"video", "audio", "source", "iframe"}
 _ATTRIBUTES = {
     **{tag: set(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items()},
     "a": {"href", "title"},
-    "img": {"src", "alt", "title"},
+    "img": {"src", "alt", "title", "srcset", *LAZY_SOURCES},
     "abbr": {"title"},
     "video": {"src", "poster"},
     "audio": {"src"},
@@ -136,6 +139,9 @@ _IFRAME = re.compile(r"<iframe\b([^>]*)>.*?</iframe>", re.DOTALL)
 _ADJACENT = re.compile(r"</(code|kbd|samp|tt|strong|em|del)><\1>")
 _SYNONYM = re.compile(r"<(/?)(b|i|s|strike)>")
 _SYNONYMS = {"b": "strong", "i": "em", "s": "del", "strike": "del"}
+_IMAGE = re.compile(r"<img(\s[^>]*)?>")
+_CANDIDATE_URL = re.compile(r"[\s,]*(\S+)")
+_CANDIDATE_SIZE = re.compile(r"(\d+(?:\.\d+)?)[wx]")
 _IMAGE_WITHOUT_SOURCE = re.compile(r'<img\b(?![^>]*\ssrc=")[^>]*>')
 _INVISIBLE_CONTENT = re.compile(
     r"<(script|style|template)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
@@ -261,12 +267,47 @@ def sanitize(markup: str, base_url: str | None) -> str:
     if not _parseable(markup):  # the text, as HTML made here (nh3 would be as slow on it)
         return plain_to_html(_text_of(markup))
     clean = _CLEANER.clean(markup)
+    if "<img" in clean and (" data-" in clean or " srcset=" in clean):
+        clean = _IMAGE.sub(_image_source, clean)
     clean = _TAG_WITH_ATTRIBUTES.sub(
         lambda tag: f"<{tag.group(1)}{_ATTRIBUTE_VALUE.sub(attribute, tag.group(2))}>", clean
     )
     if "<iframe" in clean:
         clean = _IFRAME.sub(_iframe_link, clean)
     return _IMAGE_WITHOUT_SOURCE.sub("", clean) if "<img" in clean else clean
+
+
+def _image_source(image: re.Match[str]) -> str:
+    """An `<img>` of nh3's output with `src` taken, when it has none, from a lazy-loading
+    attribute or else the largest candidate of its `srcset`; those attributes dropped."""
+    attributes = dict(_ATTRIBUTE_VALUE.findall(image.group(1) or ""))
+    chosen = attributes.get("src") or next(
+        (attributes[name] for name in LAZY_SOURCES if attributes.get(name)), None
+    )
+    if not chosen and attributes.get("srcset"):
+        chosen = _largest_candidate(attributes["srcset"])
+    kept = {"src": chosen} if chosen else {}
+    kept |= {k: v for k, v in attributes.items() if k in ("alt", "title")}
+    return "<img" + "".join(f' {k}="{v}"' for k, v in kept.items()) + ">"
+
+
+def _largest_candidate(srcset: str) -> str:
+    """The URL of a `srcset`'s widest (or densest) candidate, read as HTML reads the list: a
+    URL may hold commas, except at its end, where they end the candidate."""
+    best, best_size, pos = "", -1.0, 0
+    while found := _CANDIDATE_URL.match(srcset, pos):
+        url, pos, descriptor = found.group(1), found.end(), ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            end = srcset.find(",", pos)
+            end = len(srcset) if end < 0 else end
+            descriptor, pos = srcset[pos:end].strip(), end + 1
+        found_size = _CANDIDATE_SIZE.fullmatch(descriptor)
+        size = float(found_size.group(1)) if found_size else 1.0
+        if url and size > best_size:
+            best, best_size = url, size
+    return best
 
 
 def _parseable(markup: str) -> bool:
