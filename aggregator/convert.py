@@ -16,7 +16,7 @@ from aggregator.config import FeedConfig
 from aggregator.defaults import MAX_ENTRY_CATEGORIES
 from aggregator.feeditems import clean_text, escape_attr
 from aggregator.frontmatter import FrontMatter, render
-from aggregator.identity import entry_id, entry_identity, link_key, tag_slug
+from aggregator.identity import entry_id, entry_identity, link_key, tag_slug, without_credentials
 from aggregator.language import normalize_lang
 from aggregator.models import EntryData, FeedData, Post
 from aggregator.text import (
@@ -165,7 +165,7 @@ def convert_entry(
     if identity is None:
         identity = identify_entries([entry], feed, source)[0]
     home = markdown.absolute_url(feed.link or "", None, markdown.LINK_SCHEMES)
-    link = identity.link or home or (source.url if not source.is_local else "")
+    link = identity.link or home or ("" if source.is_local else without_credentials(source.url))
     base = urljoin(link, entry.base_url) if entry.base_url else link
     clean = markdown.sanitize(drop_controls(entry.content_html), base or None)
 

@@ -136,3 +136,14 @@ def slug(text: str, fallback: str = "feed") -> str:
         return cleaned[:80]
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"{cleaned[:70]}-{digest}".strip("-") if cleaned else f"{fallback}-{digest}"
+
+
+def without_credentials(url: str) -> str:
+    """The URL without a `user:password@` part: links made from a feed's URL are published."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # one urlsplit cannot read (an unclosed [ in its host)
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

@@ -19,6 +19,7 @@ from aggregator import dates
 from aggregator.authors import install_in_feedparser
 from aggregator.defuse import UnsafeDocument, defuse
 from aggregator.errors import ParseError
+from aggregator.identity import without_credentials
 from aggregator.jsonfeed import JsonFeedError, looks_like_json, parse_json_feed
 from aggregator.markdown import plain_text
 from aggregator.models import EntryData, FeedData
@@ -50,10 +51,12 @@ def parse_feed(
     """Parse RSS/Atom/JSON Feed bytes; raises ParseError for an empty body, a non-feed, or no
     entries. Plain RSS 2.0 is read with lxml to the same result (`plain_rss=False`: all by
     feedparser). The http(s) `url` the bytes came from is the base of the document's relative
-    links (RFC 3986, 5.1.3): the feed's own link is resolved against it, and it is kept."""
+    links (RFC 3986, 5.1.3): the feed's own link is resolved against it, and it is kept
+    (without credentials, which must not reach the links made from it)."""
     feed = _parse(body, content_type, plain_rss)
     if not url.startswith(("http://", "https://")):  # a local file's path, or no URL
         return feed
+    url = without_credentials(url)
     return replace(feed, link=_resolved(feed.link, url), url=url)
 
 

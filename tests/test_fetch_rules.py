@@ -180,6 +180,28 @@ def test_credentials_in_a_feed_url_stay_on_its_origin_and_out_of_sight(tmp_path:
     assert f"moved to {masked}/private/" in shown and "secret" not in shown
 
 
+def test_credentials_in_a_feed_url_are_never_published(tmp_path: Path) -> None:
+    """Links made from a `user:pass@` feed URL (an entry link relative to it, an entry and a
+    feed with no link at all, the published source's self link) carry no credentials."""
+    closing = threading.Event()
+    items = (
+        "<item><guid>r</guid><title>Relative</title><link>/posts/r</link></item>"
+        '<item><guid isPermaLink="false">n</guid><title>No link</title></item>'
+    )
+    body = f'<rss version="2.0"><channel><title>Priv</title>{items}</channel></rss>'
+    with hostile_server({"/feed.xml": serve_bytes(body.encode())}, closing) as (base, _):
+        feeds = {"private": base.replace("http://", "http://user:secret@") + "/feed.xml"}
+        config = make_project(tmp_path, fetch_config(base, feeds))
+        assert cycle(config)["private"].ok
+    published = [p for p in (tmp_path / "feeds").rglob("*.md")] + list(
+        (tmp_path / "output").rglob("*.*")
+    )
+    assert len(published) > 3
+    text = "".join(p.read_text(encoding="utf-8") for p in published)
+    assert f"({base}/posts/r)" in text and f"({base}/feed.xml)" in text
+    assert "secret" not in text and "user:" not in text
+
+
 def test_retry_after_holds_across_runs_unless_forced(tmp_path: Path) -> None:
     closing = threading.Event()
     routes = {
