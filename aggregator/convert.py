@@ -3,12 +3,13 @@ or database access: what the state knows (first-seen times) is passed in."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import NamedTuple
-from urllib.parse import urljoin
+from urllib.parse import unquote, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 from aggregator import markdown
@@ -153,6 +154,18 @@ def feed_html(clean: str, thumbnail: str) -> str:
     return clean_text(clean).strip()
 
 
+def media_links(enclosures: Sequence[str], clean: str, base: str) -> str:
+    """Sanitized HTML: a paragraph with a link to each enclosure (a podcast's audio, a video)
+    that the content does not link or show already, named by its file."""
+    links = []
+    for enclosure in enclosures:
+        url = markdown.absolute_url(enclosure, base or None, markdown.LINK_SCHEMES)
+        if url and escape_attr(url) not in clean:
+            name = unquote(posixpath.basename(urlsplit(url).path)) or url
+            links.append(f'<p><a href="{escape_attr(url)}">{escape_attr(name)}</a></p>')
+    return "".join(links)
+
+
 def convert_entry(
     entry: EntryData,
     feed: FeedData,
@@ -176,11 +189,12 @@ def convert_entry(
             break
     if not thumbnail:
         thumbnail = markdown.first_image(clean) or ""
-    html = feed_html(clean, thumbnail)
+    media = media_links(entry.enclosures, clean, base)
+    html = feed_html(clean + media, thumbnail)
     if thumbnail and markdown.leading_image(clean) == thumbnail:
         clean = markdown.drop_leading_image(clean)
 
-    body = markdown.to_markdown(clean)
+    body = markdown.to_markdown(clean + media)
     plain = html_to_text(clean)
     when = entry_date(entry, first_seen)
     date = format_date(when, tz)

@@ -64,12 +64,12 @@ def _item(item: dict[str, Any], feed_authors: tuple[str, ...]) -> EntryData:
         html = plain_to_html(_text(item.get("content_text")) or _text(item.get("summary")))
     images = [_text(item.get("image")), _text(item.get("banner_image"))]
     attachments = item.get("attachments")
-    if isinstance(attachments, list):
-        images.extend(
-            _text(a.get("url"))
-            for a in attachments
-            if isinstance(a, dict) and _text(a.get("mime_type")).lower().startswith("image/")
-        )
+    media: list[str] = []
+    for attachment in attachments if isinstance(attachments, list) else ():
+        if not isinstance(attachment, dict):
+            continue
+        is_image = _text(attachment.get("mime_type")).lower().startswith("image/")
+        (images if is_image else media).append(_text(attachment.get("url")))
     tags = item.get("tags")
     return EntryData(
         guid=_id(item.get("id")),
@@ -82,6 +82,7 @@ def _item(item: dict[str, Any], feed_authors: tuple[str, ...]) -> EntryData:
         categories=tuple(t for t in map(_text, tags) if t) if isinstance(tags, list) else (),
         images=tuple(i for i in images if i),
         language=_text(item.get("language")) or None,
+        enclosures=tuple(dict.fromkeys(m for m in media if m)),
     )
 
 

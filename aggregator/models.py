@@ -39,6 +39,7 @@ class EntryData:
     images: tuple[str, ...] = ()
     language: str | None = None
     title_html: bool = False
+    enclosures: tuple[str, ...] = ()  # URLs of media that is not an image (a podcast's audio)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ _VOID_END = re.compile(
 )
 # what expat says of a document that stops in a token or before its root element is closed
 _CUT_OFF = ("no element found", "unclosed token")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg")
 _ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:item|entry)\s*>")
 # an `&` that starts no character or entity reference; with CDATA sections and comments, where
 # it is text (one that does not close reads on to the end, so that each is read once)
@@ -175,6 +176,7 @@ def _entry(entry: Any, feed: Any) -> EntryData:
             t for t in (_text(x.get("term")) for x in entry.get("tags", []) or []) if t
         ),
         images=_images(entry),
+        enclosures=_enclosures(entry),
         language=entry.get("language") or language or None,
     )
 
@@ -261,3 +263,24 @@ def _images(entry: Any) -> tuple[str, ...]:
         if link.get("rel") == "enclosure" and is_image and link.get("href"):
             found.append(link["href"])
     return tuple(found)
+
+
+def _enclosures(entry: Any) -> tuple[str, ...]:
+    """The URLs of the entry's media that is not an image: enclosures, then media:content."""
+    found: list[str] = []
+    for link in entry.get("links", []) or []:
+        href = str(link.get("href") or "")
+        if link.get("rel") == "enclosure" and not _is_image(str(link.get("type", "")), href):
+            found.append(href.strip())
+    for media in entry.get("media_content", []) or []:
+        mime = str(media.get("medium") or media.get("type") or "")
+        if media.get("url") and mime.startswith(("audio", "video")):
+            found.append(str(media["url"]).strip())
+    return tuple(dict.fromkeys(url for url in found if url))
+
+
+def _is_image(mime: str, url: str) -> bool:
+    """Whether an enclosure is an image: its type says so, or it has none and its name does."""
+    if mime:
+        return mime.lower().startswith("image/")
+    return urlsplit(url).path.lower().endswith(_IMAGE_SUFFIXES)
