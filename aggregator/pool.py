@@ -30,6 +30,7 @@ class Pool:
         self.size = size
         self.cores = cores
         self._executor: ProcessPoolExecutor | None = None
+        self._lost = False  # a worker or the fork server failed: the callers do the jobs
 
     @property
     def executor(self) -> ProcessPoolExecutor:
@@ -37,6 +38,7 @@ class Pool:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            _keep_cwd_off_path()
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["aggregator.workers", "aggregator.publish"])
             self._executor = ProcessPoolExecutor(
@@ -46,16 +48,30 @@ class Pool:
 
     def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T] | None:
         """`fn` run by a worker; None when the pool is broken (a worker process died, killed or
-        out of memory): the caller does the job itself, or goes without."""
+        out of memory, or the fork server died as it started: EOFError or OSError on its
+        pipes): the caller does the job itself, or goes without."""
+        if self._lost:
+            return None
         try:
             return self.executor.submit(fn, *args, **kwargs)
-        except BrokenExecutor:
+        except (BrokenExecutor, EOFError, OSError):
+            self._lost = True
             return None
 
     def shutdown(self) -> None:
         """Stop the workers once their jobs are done (jobs not started are dropped)."""
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _keep_cwd_off_path() -> None:
+    """Have the processes multiprocessing starts (the fork server and its resource tracker, each
+    a `python -c`, which puts the working directory first on sys.path) import nothing from the
+    working directory: a `threading.py` there would run in them, and in every worker. The fork
+    server ignores the sys.path it is passed (Python 3.11 to 3.13) and imports multiprocessing
+    before it could use it; PYTHONSAFEPATH (-P), which they inherit, keeps it off from the start."""
+    if not os.environ.get("PYTHONSAFEPATH"):
+        os.environ["PYTHONSAFEPATH"] = "1"
 
 
 def end_with(parent: int) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from aggregator import defaults
 from aggregator.pool import finished, worker_pool
-from tests.helpers import make_project, serve_bytes, start_cli
+from tests.helpers import Route, http_server, make_project, run_cli, serve_bytes, start_cli
 from tests.hostile import hang, hostile_server
 from tests.test_fetch import entries, fetch_config, good
 
@@ -98,3 +98,65 @@ def test_workers_end_when_the_fetch_that_made_them_is_killed(tmp_path: Path) -> 
         finally:
             fetch.kill()
             closing.set()
+
+
+def _good_feeds() -> tuple[dict[str, str], dict[str, Route]]:
+    """Enough feeds for a fetch to start workers, and the routes serving them."""
+    feeds = {f"f{n}": f"/{n}.xml" for n in range(defaults.PARALLEL_MIN_FEEDS + 2)}
+    return feeds, {path: serve_bytes(good(name)) for name, path in feeds.items()}
+
+
+def _hostile_modules(folder: Path, names: list[str], marker: Path) -> None:
+    """Modules named like the standard library's in `folder`: each notes in `marker` the
+    process that runs it, then fails."""
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        (folder / f"{name}.py").write_text(
+            f"import os\nwith open({str(marker)!r}, 'a') as f:\n"
+            f"    f.write('{name} %d\\n' % os.getpid())\nraise RuntimeError('not the stdlib')\n"
+        )
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="no workers on a single core")
+def test_workers_import_nothing_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fork server starts as `python -c`, which puts the working directory first on
+    sys.path: a `threading.py` (imported by multiprocessing itself) or `queue.py` there ran in
+    it and in every worker, and a failing one ended the fetch."""
+    monkeypatch.delenv("PYTHONSAFEPATH", raising=False)
+    marker = tmp_path / "ran"
+    work = tmp_path / "work"
+    _hostile_modules(work, ["threading", "queue", "selectors", "socket"], marker)
+    feeds, routes = _good_feeds()
+    with http_server(routes) as base:
+        config = make_project(tmp_path, fetch_config(base, feeds))
+        proc = run_cli("-c", str(config), "fetch", cwd=work)
+    assert not marker.exists(), marker.read_text()
+    assert proc.returncode == 0, proc.stderr
+    assert all(len(entries(tmp_path, name)) == 2 for name in feeds)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="no workers on a single core")
+def test_a_fork_server_that_dies_at_start_leaves_the_work_to_the_main_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork server that dies before it answers (EOFError on its pipe) used to end the whole
+    fetch; the main process now prepares the feeds itself, as when a worker died."""
+    marker = tmp_path / "died"
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        "if 'multiprocessing.forkserver' in ' '.join(sys.orig_argv):\n"
+        f"    open({str(marker)!r}, 'a').write('fork server %d\\n' % os.getpid())\n"
+        "    os._exit(1)\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    feeds, routes = _good_feeds()
+    with http_server(routes) as base:
+        config = make_project(tmp_path, fetch_config(base, feeds))
+        proc = run_cli("-c", str(config), "fetch", cwd=tmp_path)
+    assert marker.exists()  # the fork server did die
+    assert proc.returncode == 0, proc.stderr
+    assert all(len(entries(tmp_path, name)) == 2 for name in feeds)
