@@ -4,6 +4,7 @@ processes, as their fetches complete), store, then publish what changed."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import heapq
@@ -118,9 +119,10 @@ def run_cycle(
     rewritten, and the ones a previous cycle left behind, e.g. when killed). Each feed is stored
     once it and the feeds before it are fetched and prepared, while later ones are still being
     fetched. Setting `stop` cancels the requests in flight (what was stored by then is published
-    by the next cycle) or ends storing after the current feed, publishing what was stored.
-    Feeds not due yet (Retry-After, backoff after failures, cache lifetime, gone) are skipped
-    and reported as such, unless `force`."""
+    by the next cycle) or ends storing after the current feed, publishing what was stored; the
+    workers are ended either way, what they were preparing undone. Feeds not due yet
+    (Retry-After, backoff after failures, cache lifetime, gone) are skipped and reported as
+    such, unless `force`."""
     report = CycleReport()
     tls.preload()  # read while the cycle starts; any feed may be, or redirect to, https
     config.site.feeds_dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +147,7 @@ def run_cycle(
         due = [f for f in feeds if force or f.is_local or health.is_due(states[f.name], clock)]
         user_agent = config.fetch.user_agent or default_user_agent(config.site.base_url)
         now = datetime.now(UTC).replace(microsecond=0)
-        with Preparing(config, state, states, now, due) as preparing:
+        with Preparing(config, state, states, now, due, stop) as preparing:
             settling = Settling(feeds, due, preparing, clock, report, progress, stop)
             fetching = fetch_all(due, config.fetch, states, user_agent, settling.arrived)
             if eventloop.run(_until_stopped(fetching, stop)) is None:
@@ -228,11 +230,14 @@ class Settling:
         self._advance()
 
     def finish(self) -> None:
-        """Store the rest, waiting for the workers (every fetch is done)."""
+        """Store the rest, waiting for the workers (every fetch is done); after a stop request,
+        nothing more, and the workers are ended: what they prepare would be thrown away."""
         self.loop = None
         if self.error is not None:
             raise self.error
         self._settle_ready(wait=True)
+        if self.stop is not None and self.stop.is_set():
+            self.preparing.end()
 
     def _wake(self, _: object) -> None:
         """A worker finished a feed (called on another thread)."""
@@ -261,8 +266,10 @@ class Settling:
             else:
                 if source.name not in self.fetched:
                     return  # not fetched yet
+                if wait and not self.preparing.wait(source):
+                    return  # stopped
                 if not wait and not self.preparing.ready(source, self._wake):
-                    return
+                    return  # still with a worker
                 result, fetching = self.fetched.pop(source.name)
                 started = time.monotonic()
                 outcome = _settle(source, result, self.preparing, self.clock)
@@ -277,7 +284,9 @@ class Preparing:
     """Parsing and converting the feeds whose bodies changed, started as each fetch completes:
     in worker processes when there are enough feeds, else inline when the result is wanted.
     A few feeds at a time are in the workers' hands, the next to be stored first: prepared
-    feeds wait in memory for the store, and that must not grow with the number of feeds."""
+    feeds wait in memory for the store, and that must not grow with the number of feeds. On a
+    stop request (or an error that ends the cycle) the workers are ended at once: what they
+    are preparing would be thrown away."""
 
     def __init__(
         self,
@@ -286,11 +295,13 @@ class Preparing:
         states: dict[str, FeedState],
         now: datetime,
         due: Sequence[FeedConfig],
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
         self.state = state
         self.states = states
         self.now = now
+        self.stop = stop
         self.pool = worker_pool(len(due))
         self.rank = {source.name: rank for rank, source in enumerate(due)}
         self.waiting: list[tuple[int, str]] = []  # a heap of changed feeds not handed out yet
@@ -304,9 +315,21 @@ class Preparing:
     def __enter__(self) -> Preparing:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
+    def __exit__(self, error: type[BaseException] | None, *exc: object) -> None:
+        if error is not None or self._stopped():
+            self.end()
+        elif self.pool is not None:
             self.pool.shutdown()
+
+    def _stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def end(self) -> None:
+        """End the workers without waiting for their jobs; the temp files they wrote are left
+        for the next cycle to remove (this one does not end clean)."""
+        if self.pool is not None:
+            self.unsure = True
+            self.pool.end()
 
     def start(self, source: FeedConfig, result: Fetched | FeedError) -> None:
         """Fingerprint a fetched body; when it changed, have it prepared."""
@@ -371,6 +394,18 @@ class Preparing:
             self.woken.add(source.name)
             future.add_done_callback(wake)
         return False
+
+    def wait(self, source: FeedConfig) -> bool:
+        """Wait for the worker preparing the feed, if any; False when a stop request comes
+        first (a feed not in the workers' hands is prepared by result())."""
+        if source.name in self.bodies:
+            self._hand_out(source.name)
+        future = self.futures.get(source.name)
+        while future is not None and not future.done():
+            if self._stopped():
+                return False
+            concurrent.futures.wait([future], timeout=defaults.STOP_POLL)
+        return True
 
     def result(self, source: FeedConfig, fetched: Fetched) -> Prepared:
         """The prepared feed; raises ParseError, or any error the worker met (a worker that

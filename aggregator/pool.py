@@ -1,7 +1,8 @@
 """The worker processes a cycle shares its CPU work with (parsing and converting feeds, then
 building feeds to publish): a fork server that preloaded the modules, so workers start fast and
 are safe to start from the daemon's threads; none starts before the first job, and each ends
-as soon as the process that made it is gone, however that ended."""
+as soon as the process that made it is gone, however that ended, or at once when a stopped
+cycle no longer wants its job."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class Pool:
         self.size = size
         self.cores = cores
         self._executor: ProcessPoolExecutor | None = None
-        self._lost = False  # a worker or the fork server failed: the callers do the jobs
+        self._lost = False  # the fork server failed, or end(): the callers do the jobs
 
     @property
     def executor(self) -> ProcessPoolExecutor:
@@ -62,6 +63,22 @@ class Pool:
         """Stop the workers once their jobs are done (jobs not started are dropped)."""
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def end(self) -> None:
+        """End the workers at once, their jobs undone (read as a dead worker's), when no one
+        wants the results; returns once they are gone, so that none writes a temp file later.
+        Jobs submitted afterwards are the callers' to do."""
+        self._lost = True
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        workers = list(executor._processes.values())
+        # A worker killed while it sends a result leaves the executor's thread waiting for the
+        # rest for ever, unless no process holds the pipe's write end any more: it reads EOF
+        executor._result_queue._writer.close()  # type: ignore[attr-defined]
+        for worker in workers:
+            worker.kill()
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _keep_cwd_off_path() -> None:

@@ -1,11 +1,13 @@
 """The worker pool: one worker more than the cores, none for a few jobs; its answer to a worker
 that dies: no job is handed to a broken pool, and a job whose worker died reads as not done,
-while a job's own error still reaches the caller; workers end when their maker is killed."""
+while a job's own error still reaches the caller; workers end when their maker is killed, and
+at once when a cycle is stopped."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -13,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from aggregator import defaults
+from aggregator.pipeline import CLEAN, TEMPS_KEY
 from aggregator.pool import finished, worker_pool
-from tests.helpers import Route, http_server, make_project, run_cli, serve_bytes, start_cli
+from tests.helpers import Route, http_server, make_project, rss, run_cli, serve_bytes, start_cli
 from tests.hostile import hang, hostile_server
+from tests.test_daemon import stop, wait_for
 from tests.test_fetch import entries, fetch_config, good
 
 
@@ -46,17 +50,23 @@ def test_a_dead_worker_reads_as_not_done_and_a_job_error_still_raises() -> None:
         pool.shutdown()
 
 
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(c) for c in (task / "children").read_text().split())
+        except OSError:  # ended meanwhile
+            continue
+    return found
+
+
 def _descendants(pid: int) -> set[int]:
     found: set[int] = set()
     todo = [pid]
     while todo:
-        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
-            try:
-                children = [int(c) for c in (task / "children").read_text().split()]
-            except OSError:  # ended meanwhile
-                continue
-            found.update(children)
-            todo += children
+        children = _children(todo.pop())
+        found.update(children)
+        todo += children
     return found
 
 
@@ -98,6 +108,61 @@ def test_workers_end_when_the_fetch_that_made_them_is_killed(tmp_path: Path) -> 
         finally:
             fetch.kill()
             closing.set()
+
+
+BIG_ENTRIES = 6000  # a feed that keeps a worker busy for some 15 s
+
+
+def _big_feed(name: str) -> bytes:
+    text = " ".join(f"<p>Paragraph {k} of {name}: <b>bold</b> &amp; more.</p>" for k in range(5))
+    return rss(f"Big {name}", [(f"{name}-{n}", f"{n}. {text}") for n in range(BIG_ENTRIES)])
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("fetching", [True, False], ids=["while-fetching", "while-storing"])
+def test_a_stopped_daemon_ends_its_workers_at_once(tmp_path: Path, fetching: bool) -> None:
+    """SIGTERM while workers convert big feeds: the daemon waited for the feed it was to store
+    next, then for every conversion in the workers' hands, though it threw their results
+    away (30 s and more); it now ends them at once. The stopped cycle does not count as clean,
+    so the next one looks for the temp files they may have left."""
+    closing = threading.Event()
+    feeds = {f"big{n}": f"/big{n}.xml" for n in range(defaults.PARALLEL_MIN_FEEDS)}
+    routes = {path: serve_bytes(_big_feed(name)) for name, path in feeds.items()}
+    feeds["small"] = "/small.xml"
+    routes["/small.xml"] = serve_bytes(good("small"))
+    if fetching:
+        feeds["stuck"] = "/stuck.xml"
+        routes["/stuck.xml"] = hang(closing)
+    with hostile_server(routes, closing) as (base, log):
+        text = "[fetch]\nallow_private_networks = true\ntimeout = 60\n" + "".join(
+            f'[[feeds]]\nname = "{name}"\nurl = "{base}{path}"\n' for name, path in feeds.items()
+        )
+        config = make_project(tmp_path, text)
+        daemon = start_cli("run", "-c", str(config), log=tmp_path / "daemon.log")
+        try:
+            wait_for(  # the resource tracker, the fork server and a worker
+                lambda: (
+                    all(log.count(path) for path in routes) and len(_descendants(daemon.pid)) >= 3
+                ),
+                60,
+                "workers at work",
+            )
+            workers = _descendants(daemon.pid) - _children(daemon.pid)
+            stop(daemon)  # within 10 s
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+        assert workers
+        assert [pid for pid in workers if _running(pid)] == []
+        with sqlite3.connect(tmp_path / defaults.STATE_DB_NAME) as db:
+            (temps,) = db.execute("SELECT value FROM meta WHERE key = ?", (TEMPS_KEY,)).fetchone()
+        assert temps != CLEAN
+        after = run_cli("fetch", "small", "-c", str(config))
+        assert after.returncode == 0, after.stderr
+    assert entries(tmp_path, "small")
+    assert not list((tmp_path / "feeds").rglob(".tmp-*"))
+    assert "Traceback" not in (tmp_path / "daemon.log").read_text(encoding="utf-8")
 
 
 def _good_feeds() -> tuple[dict[str, str], dict[str, Route]]:
