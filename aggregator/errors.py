@@ -37,7 +37,13 @@ class LockHeldError(AggregatorError):
 
 
 class StateError(AggregatorError):
-    """The state database cannot be used: unreadable, locked, or made by a newer version."""
+    """The state database cannot be used: damaged, locked, not writable, on a full disk, or made
+    by a newer version."""
+
+
+class StateUnwritableError(StateError):
+    """This process cannot write the state database: no permission, a full disk, a file size
+    limit. The database itself is sound."""
 
 
 class UsageError(AggregatorError):

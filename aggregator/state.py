@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aggregator.errors import StateError
+from aggregator.errors import StateError, StateUnwritableError
 
 # Every statement of SCHEMA is idempotent: a database of an older version is brought up to date
 # by running it again (version 2 added entries_newest, 3 deleted_entries and hand_edits).
@@ -19,6 +22,7 @@ SCHEMA_VERSION = 3
 # new (or was lost), and the files are the content of record
 FEEDS_INDEXED = "feeds_indexed"
 BUSY_TIMEOUT = 30.0  # seconds a statement waits for another program's lock before StateError
+LOW_SPACE = 1 << 20  # bytes: a disk with less free, or a file this near its size limit, is full
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
     name TEXT PRIMARY KEY,
@@ -195,8 +199,8 @@ _ENTRY_COLUMNS = tuple(StoredEntry.__dataclass_fields__)
 
 
 class _Connection(sqlite3.Connection):
-    """A connection whose every statement reports the database locked by another program (past
-    BUSY_TIMEOUT) as StateError, naming it and what to do."""
+    """A connection whose every statement reports a database it cannot use (damaged, locked by
+    another program past BUSY_TIMEOUT, not writable) as StateError, naming it and what to do."""
 
     path: Path
 
@@ -205,54 +209,62 @@ class _Connection(sqlite3.Connection):
         try:
             return super().execute(sql, parameters)
         except sqlite3.OperationalError as exc:
-            raise self._reported(exc) from None
+            raise _reported(exc, self.path) from None
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
         try:
             return super().executemany(sql, parameters)
         except sqlite3.OperationalError as exc:
-            raise self._reported(exc) from None
+            raise _reported(exc, self.path) from None
 
     def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
         try:
             return super().executescript(sql_script)
         except sqlite3.OperationalError as exc:
-            raise self._reported(exc) from None
-
-    def _reported(self, exc: sqlite3.OperationalError) -> Exception:
-        """A lock held by another program as StateError, naming the database and what to do;
-        any other error as it is."""
-        if "locked" not in str(exc):
-            return exc
-        return StateError(
-            f"cannot use the state database {self.path}: {exc}; another program holds it, "
-            "try again later"
-        )
+            raise _reported(exc, self.path) from None
 
 
 class State:
     """One connection to the state database; every write happens inside `transaction()`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, readonly: bool = False) -> None:
         """Open (and create or upgrade) the database; StateError naming it and what to do when
-        it cannot be used."""
+        it cannot be used. A `readonly` caller still reads one that this process cannot write
+        (no permission to write it or its folder, a full disk) when its file holds all of it."""
         self.path = path
+        uri = path.absolute().as_uri()
+        try:
+            version = self._open(uri, upgrade=True)
+        except StateUnwritableError:
+            if not (readonly and _checkpointed(path)):
+                raise
+            # SQLite reads a WAL database through its -wal and -shm files, which it cannot make
+            # here, unless told that the file does not change (true while no writer is at work)
+            version = self._open(f"{uri}?mode=ro&immutable=1", upgrade=False)
+        if version > SCHEMA_VERSION:  # nothing was written to it
+            self.db.close()
+            raise StateError(
+                f"the state database {path} was made by a newer aggregator (schema "
+                f"{version}; this one knows {SCHEMA_VERSION}): upgrade, or move it away"
+            )
+
+    def _open(self, uri: str, upgrade: bool) -> int:
+        """Connect; with `upgrade`, turn WAL on (once: it stays on) and bring the schema up to
+        date. The schema version the database had."""
         try:
             self.db = sqlite3.connect(
-                path,
-                timeout=BUSY_TIMEOUT,
-                isolation_level=None,
-                factory=_Connection,
+                uri, timeout=BUSY_TIMEOUT, isolation_level=None, factory=_Connection, uri=True
             )
         except sqlite3.Error as exc:
-            raise StateError(f"cannot open the state database {path}: {exc}") from None
-        self.db.path = path
+            raise _unusable(exc, self.path) from None
+        self.db.path = self.path
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
+            if upgrade and self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version < SCHEMA_VERSION:
+            version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+            if upgrade and version < SCHEMA_VERSION:
                 self.db.executescript(SCHEMA)
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except StateError:
@@ -260,16 +272,8 @@ class State:
             raise
         except sqlite3.Error as exc:
             self.db.close()
-            raise StateError(
-                f"cannot use the state database {path}: {exc}; move it away and the next fetch "
-                "rebuilds it from feeds/"
-            ) from None
-        if version > SCHEMA_VERSION:  # nothing was written to it
-            self.db.close()
-            raise StateError(
-                f"the state database {path} was made by a newer aggregator (schema "
-                f"{version}; this one knows {SCHEMA_VERSION}): upgrade, or move it away"
-            )
+            raise _unusable(exc, self.path) from None
+        return version
 
     def close(self) -> None:
         self.db.close()
@@ -286,7 +290,8 @@ class State:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite ends it itself after some errors (a full disk)
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
@@ -646,6 +651,86 @@ class State:
         """Forget file stats and rendered HTML of entries that no longer exist."""
         for table in ("entry_files", "entry_html"):
             self.db.execute(f"DELETE FROM {table} WHERE id NOT IN (SELECT id FROM entries)")
+
+
+def _reported(exc: sqlite3.Error, path: Path) -> Exception:
+    """An error that makes the database unusable as StateError, naming it and what to do (move
+    it away only when it is damaged: otherwise it is sound); any other error as it is."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary result code, if SQLite's
+    where = f"cannot use the state database {path}: {exc}"
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StateError(f"{where}; another program holds it, try again later")
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return StateError(f"{where}; move it away and the next fetch rebuilds it from feeds/")
+    if code in _DENIED:
+        why = _denied(path)
+    elif code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
+        why = _full(path)
+    else:
+        return exc
+    return StateUnwritableError(f"{where}; {why}") if why else StateError(where)
+
+
+_DENIED = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+
+
+def _unusable(exc: sqlite3.Error, path: Path) -> StateError:
+    """Any error met while opening the database as StateError."""
+    reported = _reported(exc, path)
+    if isinstance(reported, StateError):
+        return reported
+    return StateError(f"cannot use the state database {path}: {exc}")
+
+
+def _files(path: Path) -> tuple[Path, Path, Path]:
+    """The database file and the -wal and -shm files SQLite keeps beside it."""
+    return path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")
+
+
+def _denied(path: Path) -> str | None:
+    """Which of the database's files, or its folder, this process may not write."""
+    for file in _files(path):
+        if file.exists() and not os.access(file, os.W_OK):
+            return f"this user may not write {file}"
+    if not os.access(path.parent, os.W_OK):
+        return (
+            f"this user may not write its folder {path.parent}, where SQLite keeps its -wal "
+            "and -shm files"
+        )
+    return None
+
+
+def _full(path: Path) -> str | None:
+    """What keeps the database from growing, when it is plain: its disk is full, or the file
+    size limit of this process is reached."""
+    try:
+        if shutil.disk_usage(path.parent).free < LOW_SPACE:
+            return f"the disk of {path.parent} is full, free some space on it"
+    except OSError:
+        return None
+    limit = _file_size_limit()
+    sizes = [file.stat().st_size for file in _files(path)[:2] if file.exists()]
+    if limit is not None and max(sizes, default=0) > limit - LOW_SPACE:
+        return f"this process may not write files past {limit} bytes (ulimit -f)"
+    return None
+
+
+def _file_size_limit() -> int | None:
+    """The largest file this process may write, in bytes; None without a limit."""
+    if sys.platform == "win32":
+        return None
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _checkpointed(path: Path) -> bool:
+    """Whether the database file holds all of the database: no -wal file with changes in it."""
+    try:
+        return _files(path)[1].stat().st_size == 0
+    except FileNotFoundError:
+        return True
 
 
 def _entry(row: tuple[object, ...]) -> StoredEntry:

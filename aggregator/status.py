@@ -56,7 +56,7 @@ def collect(config: Config) -> list[FeedStatus]:
     states: dict[str, FeedState] = {}
     counts: dict[str, int] = {}
     if config.state_path.exists():
-        with State(config.state_path) as db:
+        with State(config.state_path, readonly=True) as db:
             states = {f.name: db.feed(f.name) for f in config.feeds}
             counts = db.entry_counts()
     rows = []

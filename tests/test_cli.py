@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import re
+import resource
 import sqlite3
 import subprocess
 from http.server import BaseHTTPRequestHandler
@@ -18,6 +19,7 @@ from filelock import FileLock
 
 from aggregator import __version__, state
 from aggregator.cli import COMMANDS, main
+from aggregator.errors import StateError
 from aggregator.state import SCHEMA_VERSION, State
 from tests.helpers import CLI, REPO, http_server, make_project, rss, run_cli, serve_bytes
 
@@ -223,6 +225,89 @@ def test_a_state_database_locked_by_another_program_is_named_with_what_to_do(
         "another program holds it, try again later"
     )
     assert capsys.readouterr().err.splitlines()[-2:] == [expected, expected]
+
+
+def limit_file_size(limit: int) -> None:
+    """Let this process write no file past `limit` bytes (`ulimit -f`), as a full disk would."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def test_a_state_database_the_disk_refuses_to_grow_is_not_called_damaged(tmp_path: Path) -> None:
+    """A file size limit, like a full disk, keeps SQLite from making the 32 KiB -shm file it
+    reads a WAL database through: fetch and publish name that (exit 2) instead of telling to
+    move a sound database away, and status reads it all the same."""
+    config = make_project(tmp_path)
+    assert main(["fetch", "-q", "-c", str(config)]) == 0
+    database = tmp_path / "aggregator-state.sqlite"
+    limit = 16 * 1024
+    for command in ("fetch", "publish"):
+        proc = subprocess.run(
+            [str(CLI), command, "-c", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=lambda: limit_file_size(limit),
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr == (
+            f"aggregator: cannot use the state database {database}: disk I/O error; this "
+            f"process may not write files past {limit} bytes (ulimit -f)\n"
+        )
+    status = subprocess.run(
+        [str(CLI), "status", "--json", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: limit_file_size(limit),
+    )
+    assert status.returncode == 0, status.stderr
+    assert [row["entries"] for row in json.loads(status.stdout)] == [3, 2, 2]
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_write_refused_inside_a_transaction_is_named_as_such(tmp_path: Path) -> None:
+    """SQLite ends the transaction itself when a write in it fails for want of room: the
+    reason is reported, not the failure of a second rollback."""
+    with State(tmp_path / "aggregator-state.sqlite") as state:
+        state.db.execute("PRAGMA cache_size=10")  # pages go to the -wal file as they are made
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        limit_file_size(1 << 20)
+        try:
+            with (
+                pytest.raises(StateError, match="may not write files past 1048576 bytes"),
+                state.transaction(),
+            ):
+                for n in range(1000):
+                    state.set_meta(f"key {n}", "x" * 4000)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert state.meta("key 0") is None
+
+
+def test_a_state_database_this_user_may_not_write_is_named_and_still_read(
+    tmp_path: Path,
+) -> None:
+    """Another user's project: status reads it, a command that writes names what it may not
+    write (exit 2) instead of telling to move the database away."""
+    config = make_project(tmp_path)
+    assert main(["fetch", "-q", "-c", str(config)]) == 0
+    (tmp_path / "aggregator-state.sqlite").chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        if os.access(tmp_path, os.W_OK):
+            pytest.skip("this user may write any folder (root)")
+        status = run_cli("status", "--json", "-c", str(config))
+        undelete = run_cli("undelete", "-c", str(config))
+    finally:
+        tmp_path.chmod(0o755)
+    assert status.returncode == 0, status.stderr
+    assert [row["entries"] for row in json.loads(status.stdout)] == [3, 2, 2]
+    assert undelete.returncode == 2
+    assert undelete.stderr.startswith(
+        f"aggregator: cannot use the state database {tmp_path / 'aggregator-state.sqlite'}: "
+    )
+    assert "this user may not write" in undelete.stderr and "move it away" not in undelete.stderr
 
 
 def test_the_readme_names_every_command_that_waits_for_the_lock() -> None:
