@@ -18,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from aggregator import defaults, health
 from aggregator.config import Config, FeedConfig, load_config
-from aggregator.errors import ConfigError, StateError
+from aggregator.errors import ConfigError, StateDamagedError, StateError
 from aggregator.lock import writer_lock, writer_lock_until
 from aggregator.logs import LOGGER, log_outcome, log_publish
 from aggregator.pipeline import run_cycle
@@ -55,6 +55,8 @@ class Daemon:
         self._pending: set[str] = set()
         self._republish = False  # the next cycle publishes even when no feed is due
         self._pending_lock = threading.Lock()
+        # found by a cycle: it ends the daemon, since no later cycle can do better
+        self._damaged: StateDamagedError | None = None
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(1)},
             job_defaults={
@@ -71,9 +73,9 @@ class Daemon:
 
     def run(self) -> int:
         """LockHeldError when another daemon already runs on this config; StateError when the
-        state database cannot be used at the start."""
+        state database cannot be used at the start, or is found damaged later."""
         with writer_lock(self.config.root / defaults.DAEMON_LOCK_NAME, wait=0):
-            State(self.config.state_path).close()  # here: a cycle logs its errors and goes on
+            State(self.config.state_path).close()  # here: a cycle logs most errors and goes on
             return self._run()
 
     def _run(self) -> int:
@@ -90,6 +92,8 @@ class Daemon:
             self._scheduler.shutdown(wait=False)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        if self._damaged is not None:
+            raise self._damaged
         if not self.stop.is_set():
             LOGGER.error("the worker thread ended unexpectedly")
             return 1
@@ -169,7 +173,11 @@ class Daemon:
                     return
                 started = time.monotonic()
                 report = run_cycle(config, feeds, progress=log_outcome, stop=self.stop)
-        except StateError as exc:  # e.g. locked for a while by another program
+        except StateDamagedError as exc:
+            self._damaged = exc
+            self.stop.set()
+            return
+        except StateError as exc:  # e.g. locked for a while by another program, a full disk
             LOGGER.error("cycle failed: %s; its feeds are tried again at their next run", exc)
             return
         except Exception as exc:  # one bad cycle must not end a daemon meant to run for months

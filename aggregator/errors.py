@@ -41,6 +41,10 @@ class StateError(AggregatorError):
     by a newer version."""
 
 
+class StateDamagedError(StateError):
+    """The state database is corrupt or not a database at all: only moving it away helps."""
+
+
 class StateUnwritableError(StateError):
     """This process cannot write the state database: no permission, a full disk, a file size
     limit. The database itself is sound."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aggregator.errors import StateError, StateUnwritableError
+from aggregator.errors import StateDamagedError, StateError, StateUnwritableError
 
 # Every statement of SCHEMA is idempotent: a database of an older version is brought up to date
 # by running it again (version 2 added entries_newest, 3 deleted_entries and hand_edits).
@@ -198,29 +198,56 @@ _FEED_COLUMNS = tuple(FeedState.__dataclass_fields__)
 _ENTRY_COLUMNS = tuple(StoredEntry.__dataclass_fields__)
 
 
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose every row reports a database it cannot use as StateError (a damaged page
+    may be met at any row)."""
+
+    connection: _Connection
+
+    # try/except, not a context manager: these run for every row
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.Error as exc:
+            raise _reported(exc, self.connection.path) from None
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.Error as exc:
+            raise _reported(exc, self.connection.path) from None
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.Error as exc:
+            raise _reported(exc, self.connection.path) from None
+
+
 class _Connection(sqlite3.Connection):
-    """A connection whose every statement reports a database it cannot use (damaged, locked by
-    another program past BUSY_TIMEOUT, not writable) as StateError, naming it and what to do."""
+    """A connection whose every statement, and every row of its results, reports a database it
+    cannot use (damaged, locked by another program past BUSY_TIMEOUT, not writable) as
+    StateError, naming it and what to do."""
 
     path: Path
 
     # try/except, not a context manager: these run for every statement
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         try:
-            return super().execute(sql, parameters)
-        except sqlite3.OperationalError as exc:
+            return self.cursor(_Cursor).execute(sql, parameters)
+        except sqlite3.Error as exc:
             raise _reported(exc, self.path) from None
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
         try:
-            return super().executemany(sql, parameters)
-        except sqlite3.OperationalError as exc:
+            return self.cursor(_Cursor).executemany(sql, parameters)
+        except sqlite3.Error as exc:
             raise _reported(exc, self.path) from None
 
     def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
         try:
             return super().executescript(sql_script)
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             raise _reported(exc, self.path) from None
 
 
@@ -661,7 +688,9 @@ def _reported(exc: sqlite3.Error, path: Path) -> Exception:
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return StateError(f"{where}; another program holds it, try again later")
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-        return StateError(f"{where}; move it away and the next fetch rebuilds it from feeds/")
+        return StateDamagedError(
+            f"{where}; move it away and the next fetch rebuilds it from feeds/"
+        )
     if code in _DENIED:
         why = _denied(path)
     elif code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):

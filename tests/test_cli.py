@@ -22,6 +22,7 @@ from aggregator.cli import COMMANDS, main
 from aggregator.errors import StateError
 from aggregator.state import SCHEMA_VERSION, State
 from tests.helpers import CLI, REPO, http_server, make_project, rss, run_cli, serve_bytes
+from tests.test_state import damage, page_of
 
 GOOD_AND_BAD = (
     "[fetch]\nallow_private_networks = true\n"
@@ -202,6 +203,23 @@ def test_a_state_database_that_cannot_be_used_is_named_with_what_to_do(tmp_path:
     assert f"{database} was made by a newer aggregator" in proc.stderr
     with sqlite3.connect(database) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 4
+
+
+def test_a_state_database_with_a_damaged_page_is_named_with_what_to_do(tmp_path: Path) -> None:
+    """A broken page past the header (the tables of feeds and of entries): whatever statement
+    meets it, one line naming the file and what to do, exit 2, no traceback."""
+    config = make_project(tmp_path)
+    assert main(["fetch", "-q", "-c", str(config)]) == 0
+    database = tmp_path / "aggregator-state.sqlite"
+    for table in ("feeds", "entries"):
+        damage(database, page_of(database, table))
+    for command in ("fetch", "publish"):
+        proc = run_cli(command, "-c", str(config))
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr == (
+            f"aggregator: cannot use the state database {database}: database disk image is "
+            "malformed; move it away and the next fetch rebuilds it from feeds/\n"
+        )
 
 
 def test_a_state_database_locked_by_another_program_is_named_with_what_to_do(

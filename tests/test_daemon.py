@@ -27,6 +27,7 @@ from aggregator.frontmatter import read
 from aggregator.schedule import crontab_days, make_trigger, schedule_groups
 from aggregator.state import FeedState, State
 from tests.helpers import Route, http_server, make_project, rss, run_cli, serve_bytes, start_cli
+from tests.test_state import damage, page_of
 
 GROWTH_SECONDS = 1.0
 HOLD_LIMIT = 30.0
@@ -351,6 +352,23 @@ def test_a_state_database_that_cannot_be_used_stops_the_daemon_at_its_start(
     assert proc.returncode == 2, proc.stderr
     assert f"cannot use the state database {database}: file is not a database" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_cycle_that_finds_the_state_database_damaged_stops_the_daemon(tmp_path: Path) -> None:
+    """Every later cycle would fail the same way: the daemon ends with exit 2 and the message
+    that names the file and what to do, as when it finds the database unusable at its start."""
+    config = make_project(tmp_path, '[[feeds]]\nname = "a"\nurl = "samples/tech-rss.xml"\n')
+    assert run_cli("fetch", "-q", "-c", str(config)).returncode == 0
+    database = tmp_path / defaults.STATE_DB_NAME
+    damage(database, page_of(database, "feeds"))  # past the header: the start finds it sound
+    proc = run_cli("run", "-c", str(config), timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    *_, last = proc.stderr.splitlines()
+    assert last.endswith(
+        f" ERROR cannot use the state database {database}: database disk image is malformed; "
+        "move it away and the next fetch rebuilds it from feeds/"
+    )
+    assert "cycle failed" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_cycle_that_finds_the_state_database_locked_is_logged_and_the_daemon_goes_on(
