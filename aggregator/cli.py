@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import traceback
@@ -94,6 +95,18 @@ def _common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         loudness.add_argument(*flags, action="store_true", default=default(False), help=meaning)
 
 
+def seconds(text: str) -> float:
+    """A wait for argparse: a finite number of seconds, 0 or more (filelock waits forever for a
+    negative one)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aggregator",
@@ -113,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         if spec.writes:
             sub.add_argument(
                 "--lock-wait",
-                type=float,
+                type=seconds,
                 default=defaults.LOCK_WAIT,
                 metavar="SECONDS",
                 help="how long to wait for another aggregator process to finish writing "

@@ -154,6 +154,18 @@ def test_a_held_lock_exits_3(tmp_path: Path) -> None:
     assert proc.stderr.startswith("aggregator: another aggregator process holds the lock")
 
 
+@pytest.mark.parametrize("wait", ["-1", "nan", "inf", "soon"])
+def test_a_lock_wait_that_is_not_a_finite_number_of_seconds_is_a_usage_error(
+    tmp_path: Path, wait: str
+) -> None:
+    """filelock waits forever for a negative timeout, and refuses nan with a ValueError."""
+    config = make_project(tmp_path)
+    with FileLock(tmp_path / "aggregator.lock"):
+        proc = run_cli("publish", f"--lock-wait={wait}", "-c", str(config), timeout=30)
+    assert proc.returncode == 2
+    assert f"--lock-wait: expected a number of seconds, 0 or more, got '{wait}'" in proc.stderr
+
+
 def test_no_traceback_unless_verbose(tmp_path: Path) -> None:
     config = make_project(tmp_path)
     config.write_text(
