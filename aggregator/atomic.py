@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,6 +17,28 @@ OPEN_AT_ONCE = 64  # temp files open together, well under any descriptor limit
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that a reader (or a crash) sees the old or the new bytes."""
     install(write_temps([(path, data)]))
+
+
+def edit_atomic(path: Path, data: bytes) -> None:
+    """Replace the bytes of an existing file as an editor would, atomically: through a symbolic
+    link in the file it points at, which keeps its mode and, where allowed, its owner (a config
+    file may hold passwords and be 0600; new files are 0644, for the web server)."""
+    target = path.resolve(strict=True)
+    like = target.stat()
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+    try:
+        try:
+            with contextlib.suppress(OSError):  # only root may give a file to another user
+                os.fchown(fd, like.st_uid, like.st_gid)
+            os.fchmod(fd, stat.S_IMODE(like.st_mode))
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        discard([tmp])
+        raise
+    install([(tmp, target)])
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:

@@ -1,6 +1,6 @@
 """Edit config.toml the way a person would (tomlkit): add or remove [[feeds]] tables and keep
 every comment, the order and the layout of the rest. The result is validated before it is
-written, atomically, so a failed edit leaves the file as it was."""
+written, atomically, so a failed edit leaves the file as it was; a symbolic link stays one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import tomlkit
 from tomlkit.items import AoT, Array, Comment, InlineTable, Table, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
-from aggregator.atomic import write_atomic
+from aggregator.atomic import edit_atomic
 from aggregator.config import parse_config
 from aggregator.errors import UsageError
 
@@ -44,7 +44,7 @@ def _save(path: Path, document: TOMLDocument, newline: str) -> None:
     if newline != "\n":
         text = text.replace("\r\n", "\n").replace("\n", newline)
     parse_config(tomllib.loads(text), path, text)
-    write_atomic(path, text.encode("utf-8"))
+    edit_atomic(path, text.encode("utf-8"))
 
 
 def add_feeds(path: Path, feeds: Sequence[NewFeed]) -> None:

@@ -4,6 +4,7 @@ page to discover it from) and `remove` keep the config a person wrote; an OPML r
 from __future__ import annotations
 
 import json
+import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -85,6 +86,24 @@ def test_add_and_remove_keep_the_line_endings(tmp_path: Path) -> None:
         run_cli("add", "samples/science-atom.xml", "--name", "b", "-c", str(config)).returncode == 0
     )
     assert config.read_bytes() == lf + added.replace(b"\r\n", b"\n")
+
+
+def test_add_and_remove_edit_the_file_a_symbolic_link_points_at(tmp_path: Path) -> None:
+    """A config kept elsewhere (it may hold passwords in feed URLs, so 0600) stays there with
+    its mode, and the link stays a link."""
+    config = make_project(tmp_path, '[[feeds]]\nname = "a"\nurl = "samples/tech-rss.xml"\n')
+    real = tmp_path / "etc" / "real.toml"
+    real.parent.mkdir()
+    config.rename(real)
+    real.chmod(0o600)
+    config.symlink_to(Path("etc") / "real.toml")
+    proc = run_cli("add", "samples/science-atom.xml", "--name", "b", "-c", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert config.is_symlink() and 'name = "b"' in real.read_text(encoding="utf-8")
+    assert run_cli("remove", "a", "-c", str(config)).returncode == 0
+    assert config.is_symlink() and 'name = "a"' not in real.read_text(encoding="utf-8")
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert [p.name for p in real.parent.iterdir()] == ["real.toml"]
 
 
 def test_add_and_remove_take_feeds_written_as_inline_tables(tmp_path: Path) -> None:
