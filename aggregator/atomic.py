@@ -121,6 +121,17 @@ def _holds(path: Path, data: bytes) -> bool:
         return False
 
 
+def blamed_path(exc: OSError) -> str | None:
+    """The path a failed write is about: the target a temp file was to replace (not the temp,
+    gone by then), the folder a temp file could not be made in, else the file named."""
+    if exc.filename2 is not None:
+        return os.fsdecode(exc.filename2)
+    if exc.filename is None:
+        return None
+    name = os.fsdecode(exc.filename)
+    return os.path.dirname(name) if os.path.basename(name).startswith(TEMP_PREFIX) else name
+
+
 def remove_stale_temps(folder: Path) -> None:
     """Delete temp files a killed process left behind (they were never visible as output),
     in `folder` and below (symbolic links not followed). A walk with os.scandir: every cycle

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from aggregator import defaults, eventloop, health, tls
-from aggregator.atomic import discard, remove_stale_temps
+from aggregator.atomic import blamed_path, discard, remove_stale_temps
 from aggregator.config import Config, FeedConfig
 from aggregator.errors import FeedError, ParseError
 from aggregator.fetch import FetchError, default_user_agent, fetch_all
@@ -494,9 +494,8 @@ def _settle(
                 replace(success, body_hash=digest, title=feed.title or None, site_url=feed.link)
             )
     except OSError as exc:  # a full disk, a folder that cannot be written: this feed's alone
-        reason = f"cannot store its entries: {exc.strerror or exc}" + (
-            f" ({exc.filename})" if exc.filename else ""
-        )
+        path = blamed_path(exc)
+        reason = f"cannot store its entries: {exc.strerror or exc}" + (f" ({path})" if path else "")
         _save(state, health.failed(previous, reason, clock, polled=polled))
         return FeedOutcome(source.name, reason=reason)
     finally:

@@ -83,3 +83,17 @@ def test_stale_temps_are_removed_at_any_depth_and_nothing_else(tmp_path: Path) -
     assert not any(path.exists() for path in stale)
     assert outside.exists()  # a symbolic link is not followed out of the folder
     atomic.remove_stale_temps(tmp_path / "missing")  # no folder, nothing to do
+
+
+def test_a_failed_write_blames_the_target_or_folder_not_the_temp(tmp_path: Path) -> None:
+    """A temp file is gone once its write failed: what is named is the path in its way, or the
+    folder it could not be made in."""
+    target = tmp_path / "entry.md"
+    target.mkdir()
+    with pytest.raises(OSError) as failed:
+        write_many([(target, b"text")])
+    assert atomic.blamed_path(failed.value) == str(target)
+    unmade = OSError(28, "No space left on device", str(tmp_path / f"{TEMP_PREFIX}x1"))
+    assert atomic.blamed_path(unmade) == str(tmp_path)
+    assert atomic.blamed_path(OSError(28, "No space left on device")) is None
+    assert atomic.blamed_path(FileExistsError(17, "File exists", "feeds/a")) == "feeds/a"

@@ -136,6 +136,27 @@ def test_a_feed_whose_entries_cannot_be_written_fails_alone(tmp_path: Path) -> N
     assert list(blocked.glob("*.md"))
 
 
+def test_a_directory_in_place_of_an_entry_file_is_named(tmp_path: Path) -> None:
+    """The reason names the path in the way, not the temp file that was to replace it (and was
+    removed by then)."""
+    config = make_project(tmp_path)
+    assert run_cli("fetch", "-c", str(config)).returncode == 0
+    [entry] = [
+        p
+        for p in (tmp_path / "feeds" / "science-notes").glob("*.md")
+        if "few centimetres" in p.read_text(encoding="utf-8")
+    ]
+    entry.unlink()
+    entry.mkdir()
+    sample = tmp_path / "samples" / "science-atom.xml"
+    text = sample.read_text(encoding="utf-8")
+    sample.write_text(text.replace("a few centimetres", "two centimetres"), encoding="utf-8")
+    proc = run_cli("fetch", "-c", str(config))
+    assert proc.returncode == 1
+    [line] = [line for line in proc.stderr.splitlines() if line.startswith("science-notes: ")]
+    assert line == f"science-notes: cannot store its entries: Is a directory ({entry})"
+
+
 def test_a_cycle_stopped_while_storing_leaves_the_mark_to_look_for_temps(tmp_path: Path) -> None:
     """Stopped after its first feed is stored, a cycle leaves the others' temp files for the
     next one to remove: it must not mark itself clean."""
