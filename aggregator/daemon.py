@@ -18,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from aggregator import defaults, health
 from aggregator.config import Config, FeedConfig, load_config
-from aggregator.errors import ConfigError, StateDamagedError, StateError
+from aggregator.errors import ConfigError, LockFileError, StateDamagedError, StateError
 from aggregator.lock import writer_lock, writer_lock_until
 from aggregator.logs import LOGGER, log_outcome, log_publish
 from aggregator.pipeline import run_cycle
@@ -177,7 +177,7 @@ class Daemon:
             self._damaged = exc
             self.stop.set()
             return
-        except StateError as exc:  # e.g. locked for a while by another program, a full disk
+        except (StateError, LockFileError) as exc:  # e.g. locked by another program, a full disk
             LOGGER.error("cycle failed: %s; its feeds are tried again at their next run", exc)
             return
         except Exception as exc:  # one bad cycle must not end a daemon meant to run for months

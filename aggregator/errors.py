@@ -36,6 +36,13 @@ class LockHeldError(AggregatorError):
         super().__init__(f"another aggregator process holds the lock ({lock_path})")
 
 
+class LockFileError(AggregatorError):
+    """The writer lock's file cannot be made or opened (no permission, a folder in its place)."""
+
+    def __init__(self, lock_path: str, reason: str) -> None:
+        super().__init__(f"cannot use the lock file {lock_path}: {reason}")
+
+
 class StateError(AggregatorError):
     """The state database cannot be used: damaged, locked, not writable, on a full disk, or made
     by a newer version."""

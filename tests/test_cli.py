@@ -166,6 +166,15 @@ def test_a_lock_wait_that_is_not_a_finite_number_of_seconds_is_a_usage_error(
     assert f"--lock-wait: expected a number of seconds, 0 or more, got '{wait}'" in proc.stderr
 
 
+def test_a_lock_file_that_cannot_be_used_is_named(tmp_path: Path) -> None:
+    config = make_project(tmp_path)
+    (tmp_path / "aggregator.lock").mkdir()
+    proc = run_cli("fetch", "-c", str(config))
+    assert proc.returncode == 2
+    lock = tmp_path / "aggregator.lock"
+    assert proc.stderr == f"aggregator: cannot use the lock file {lock}: Is a directory\n"
+
+
 def test_no_traceback_unless_verbose(tmp_path: Path) -> None:
     config = make_project(tmp_path)
     config.write_text(
