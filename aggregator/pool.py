@@ -6,11 +6,12 @@ cycle no longer wants its job."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import BrokenExecutor, Future
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -36,12 +37,13 @@ class Pool:
     @property
     def executor(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            import multiprocessing
+            import multiprocessing.forkserver
             from concurrent.futures import ProcessPoolExecutor
 
-            _keep_cwd_off_path()
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["aggregator.workers", "aggregator.publish"])
+            with _cwd_off_path():
+                multiprocessing.forkserver.ensure_running()  # and its resource tracker
             self._executor = ProcessPoolExecutor(
                 self.size, mp_context=context, initializer=end_with, initargs=(os.getpid(),)
             )
@@ -81,14 +83,22 @@ class Pool:
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _keep_cwd_off_path() -> None:
-    """Have the processes multiprocessing starts (the fork server and its resource tracker, each
-    a `python -c`, which puts the working directory first on sys.path) import nothing from the
-    working directory: a `threading.py` there would run in them, and in every worker. The fork
-    server ignores the sys.path it is passed (Python 3.11 to 3.13) and imports multiprocessing
-    before it could use it; PYTHONSAFEPATH (-P), which they inherit, keeps it off from the start."""
-    if not os.environ.get("PYTHONSAFEPATH"):
-        os.environ["PYTHONSAFEPATH"] = "1"
+@contextlib.contextmanager
+def _cwd_off_path() -> Iterator[None]:
+    """Have the processes multiprocessing starts meanwhile (the fork server and its resource
+    tracker, each a `python -c`, which puts the working directory first on sys.path) import
+    nothing from the working directory: a `threading.py` there would run in them, and in every
+    worker. The fork server ignores the sys.path it is passed (Python 3.11 to 3.13) and imports
+    multiprocessing before it could use it; PYTHONSAFEPATH (-P), which they inherit, keeps it
+    off from the start. Unset again after, for any other program this process starts."""
+    if os.environ.get("PYTHONSAFEPATH"):
+        yield
+        return
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        del os.environ["PYTHONSAFEPATH"]
 
 
 def end_with(parent: int) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from aggregator import defaults
 from aggregator.pipeline import CLEAN, TEMPS_KEY
-from aggregator.pool import finished, worker_pool
+from aggregator.pool import Pool, finished, worker_pool
 from tests.helpers import Route, http_server, make_project, rss, run_cli, serve_bytes, start_cli
 from tests.hostile import hang, hostile_server
 from tests.test_daemon import stop, wait_for
@@ -200,6 +200,16 @@ def test_workers_import_nothing_from_the_working_directory(
     assert not marker.exists(), marker.read_text()
     assert proc.returncode == 0, proc.stderr
     assert all(len(entries(tmp_path, name)) == 2 for name in feeds)
+
+
+def test_the_safe_path_setting_goes_to_the_workers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other programs this process starts (a test's `python -c`) keep the working directory."""
+    monkeypatch.delenv("PYTHONSAFEPATH", raising=False)
+    pool = Pool(1, 2)
+    future = pool.submit(os.getenv, "PYTHONSAFEPATH")
+    assert future is not None and future.result(timeout=60) == "1"
+    pool.shutdown()
+    assert "PYTHONSAFEPATH" not in os.environ
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="no workers on a single core")
