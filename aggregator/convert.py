@@ -17,7 +17,14 @@ from aggregator.config import FeedConfig
 from aggregator.defaults import MAX_ENTRY_CATEGORIES
 from aggregator.feeditems import clean_text, escape_attr
 from aggregator.frontmatter import FrontMatter, render
-from aggregator.identity import entry_id, entry_identity, link_key, tag_slug, without_credentials
+from aggregator.identity import (
+    entry_alias,
+    entry_id,
+    entry_identity,
+    link_key,
+    tag_slug,
+    without_credentials,
+)
 from aggregator.language import normalize_lang
 from aggregator.models import EntryData, FeedData, Post
 from aggregator.text import (
@@ -42,12 +49,14 @@ _LABEL_ESCAPES = re.compile(r"([\\\[\]*_`{}!~|&])")
 
 
 class Identity(NamedTuple):
-    """Who an entry is: its stable identity, its own absolute link, and the key that finds it
-    again across guid changes and sources (None when its link cannot tell entries apart)."""
+    """Who an entry is: its stable identity, its own absolute link, the key that finds it
+    again across guid changes and sources (None when its link cannot tell entries apart), and
+    without a guid, the alias that finds it while another entry shares its link and after."""
 
     key: str
     link: str | None
     link_key: str | None
+    alias: str | None
 
 
 def identify_entries(
@@ -71,10 +80,11 @@ def identify_entries(
         usable = key if key and key != home and key not in shared_links else None
         guid = entry.guid if entry.guid not in shared_guids else None
         published = entry.published.isoformat() if entry.published else None
-        identity = entry_identity(
-            source.name, guid, link if usable else None, fold(entry.title), published
-        )
-        out.append(Identity(identity, link, usable))
+        title = fold(entry.title)
+        identity = entry_identity(source.name, guid, link if usable else None, title, published)
+        paired = key if key and key != home and not guid else None
+        alias = entry_alias(source.name, paired, title, published) if paired else None
+        out.append(Identity(identity, link, usable, alias))
     return out
 
 
@@ -227,6 +237,7 @@ def convert_entry(
         entry_id=entry_id(identity.key),
         identity=identity.key,
         link_key=identity.link_key,
+        alias=identity.alias,
         title=title,
         link=link,
         date=when,

@@ -97,6 +97,13 @@ def entry_identity(
     return f"title\x00{source}\x00{title}\x00{date or ''}"
 
 
+def entry_alias(source: str, link_key: str, title: str, date: str | None) -> str:
+    """A second identity for an entry without a guid: its link with its title and date. Its
+    identity is its link while no other entry of the feed shares it, else its title and date;
+    by this one the store finds it across that change."""
+    return f"pair\x00{source}\x00{link_key}\x00{title}\x00{date or ''}"
+
+
 def entry_id(identity: str) -> str:
     """The file name (without .md) for an identity: lowercase hex, `[a-z0-9]` only."""
     return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:ENTRY_ID_LENGTH]

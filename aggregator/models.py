@@ -72,3 +72,4 @@ class Post:
     authors: tuple[str, ...]
     text: str = field(repr=False)
     html: str = field(default="", repr=False)
+    alias: str | None = None  # without a guid: its link, title and date (entry_alias)

@@ -357,12 +357,19 @@ class State:
         ).fetchone()
         return _entry(row) if row else None
 
-    def find_entry(self, identity: str, entry_id: str, link_key: str | None) -> StoredEntry | None:
-        """The stored entry with this identity, else this id (an entry indexed again from its
-        file, its identity unknown), else this canonical link."""
-        row = self.db.execute(
-            "SELECT id FROM identities WHERE identity = ?", (identity,)
-        ).fetchone()
+    def find_entry(
+        self, identity: str, entry_id: str, link_key: str | None, alias: str | None = None
+    ) -> StoredEntry | None:
+        """The stored entry with this alias (the most specific: link, title and date), else
+        this identity, else this id (an entry indexed again from its file, its identity
+        unknown), else this canonical link."""
+        row = None
+        for known in filter(None, (alias, identity)):
+            row = self.db.execute(
+                "SELECT id FROM identities WHERE identity = ?", (known,)
+            ).fetchone()
+            if row is not None:
+                break
         if row is None:
             row = self.db.execute("SELECT id FROM entries WHERE id = ?", (entry_id,)).fetchone()
         if row is None and link_key:
@@ -371,12 +378,16 @@ class State:
             ).fetchone()
         return self.entry(row[0]) if row else None
 
-    def first_seen(self, identities: Iterable[tuple[str, str | None]]) -> dict[str, float]:
-        """When the entry of each (identity, link key) was first stored, found by its identity
-        else by its link; for entries without a date. A few queries for any number."""
-        pairs = list(identities)
+    def first_seen(
+        self, identities: Iterable[tuple[str, str | None, str | None]]
+    ) -> dict[str, float]:
+        """When the entry of each (identity, alias, link key) was first stored, found by its
+        alias, else its identity, else its link; for entries without a date. A few queries for
+        any number."""
+        triples = list(identities)
+        names = [name for identity, alias, _ in triples for name in (alias, identity) if name]
         by_identity: dict[str, float] = {}
-        for chunk in _chunks([identity for identity, _ in pairs]):
+        for chunk in _chunks(names):
             by_identity.update(
                 self.db.execute(
                     "SELECT i.identity, e.first_seen FROM identities i "
@@ -384,7 +395,7 @@ class State:
                     chunk,
                 )
             )
-        links = list({key for identity, key in pairs if key and identity not in by_identity})
+        links = list({key for identity, _, key in triples if key and identity not in by_identity})
         by_link: dict[str, float] = {}
         for chunk in _chunks(links):
             rows = self.db.execute(
@@ -394,8 +405,8 @@ class State:
             for key, stamp in rows:
                 by_link.setdefault(key, stamp)
         out: dict[str, float] = {}
-        for identity, key in pairs:
-            stamp = by_identity.get(identity)
+        for identity, alias, key in triples:
+            stamp = by_identity.get(alias or identity, by_identity.get(identity))
             if stamp is None and key:
                 stamp = by_link.get(key)
             if stamp is not None:
@@ -414,13 +425,15 @@ class State:
             [(tag, entry.id, entry.date) for tag in entry.tags],
         )
 
-    def insert_entries(self, rows: Sequence[tuple[StoredEntry, str]], seen: float) -> None:
-        """Index entries that have no row yet, (entry, identity) each, with their tags as their
-        own source's: what save_entry() and save_source_tags() do, a statement for all."""
+    def insert_entries(
+        self, rows: Sequence[tuple[StoredEntry, Sequence[str]]], seen: float
+    ) -> None:
+        """Index entries that have no row yet, (entry, identities) each, with their tags as
+        their own source's: what save_entry() and save_source_tags() do, a statement for all."""
         self.db.executemany(_UPSERT_ENTRY, [_entry_values(entry) for entry, _ in rows])
         self.db.executemany(
             "INSERT OR REPLACE INTO identities (identity, id) VALUES (?, ?)",
-            [(identity, entry.id) for entry, identity in rows],
+            [(identity, entry.id) for entry, identities in rows for identity in identities],
         )
         self.db.executemany(
             "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",

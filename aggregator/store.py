@@ -122,15 +122,15 @@ def store_posts(
             handled.add(post.entry_id)
             continue
         unseen.flush()
-        existing = state.find_entry(post.identity, post.entry_id, post.link_key)
+        existing = state.find_entry(post.identity, post.entry_id, post.link_key, post.alias)
         if existing is not None and _guid_reused(state, post, existing, listed):
             post = _by_link(post)
-            existing = state.find_entry(post.identity, post.entry_id, post.link_key)
+            existing = state.find_entry(post.identity, post.entry_id, post.link_key, post.alias)
         if existing is None:
             batch.new(post)
             handled.add(post.entry_id)
         elif existing.id in handled:  # the feed lists the article twice: the first one stands
-            state.add_identity(post.identity, existing.id)
+            _add_identities(state, post, existing.id)
         elif existing.source == post.source:
             batch.update(post, existing)
             handled.add(existing.id)
@@ -167,49 +167,66 @@ def _by_link(post: Post) -> Post:
     return replace(post, identity=key, entry_id=identity.entry_id(key))
 
 
+def _identities(post: Post) -> tuple[str, ...]:
+    """What the post's entry is indexed by: its identity, and its alias when it has one."""
+    return (post.identity, post.alias) if post.alias else (post.identity,)
+
+
+def _add_identities(state: State, post: Post, entry_id: str) -> None:
+    """Index the post's identity and alias as the entry's."""
+    for name in _identities(post):
+        state.add_identity(name, entry_id)
+
+
 def _not_deleted(state: State, posts: list[Post]) -> list[Post]:
-    """The posts whose article no one deleted by hand (by identity or canonical link)."""
-    gone = state.known("deleted", (p.identity for p in posts))
+    """The posts whose article no one deleted by hand (by identity, alias or canonical link)."""
+    gone = state.known("deleted", (name for p in posts for name in _identities(p)))
     gone |= state.known("deleted_link_key", (p.link_key for p in posts if p.link_key))
     if not gone:
         return posts
-    return [p for p in posts if p.identity not in gone and p.link_key not in gone]
+    return [
+        p
+        for p in posts
+        if p.link_key not in gone and not any(name in gone for name in _identities(p))
+    ]
 
 
 class _Unseen:
     """The leading run of a batch's posts that are new beyond doubt: no entry, stored or
-    stored before them in this batch, has their identity, id, link or title. They are
+    stored before them in this batch, has their identity, alias, id, link or title. They are
     indexed together, a statement a table; the first post that is not ends the run, and it and
     every post after it go one by one."""
 
     def __init__(self, state: State, posts: list[Post], stamp: float) -> None:
         self.state = state
         self.stamp = stamp
-        self.identities = state.known("identity", (p.identity for p in posts))
+        self.identities = state.known("identity", (n for p in posts for n in _identities(p)))
         self.ids = state.known("id", (p.entry_id for p in posts))
         self.links = state.known("link_key", (p.link_key for p in posts if p.link_key))
         self.titles = state.known("title", (p.title for p in posts))
-        self.rows: list[tuple[StoredEntry, str]] = []
+        self.rows: list[tuple[StoredEntry, tuple[str, ...]]] = []
         self.open = bool(posts)
 
     def claim(self, post: Post) -> bool:
-        """Whether the post is new beyond doubt, its identity, id, link and title taken if so."""
+        """Whether the post is new beyond doubt, its identities, id, link and title taken if
+        so."""
+        names = _identities(post)
         if not self.open or (
-            post.identity in self.identities
+            any(name in self.identities for name in names)
             or post.entry_id in self.ids
             or post.link_key in self.links
             or post.title in self.titles
         ):
             return False
-        self.identities.add(post.identity)
+        self.identities.update(names)
         self.ids.add(post.entry_id)
         if post.link_key:
             self.links.add(post.link_key)
         self.titles.add(post.title)
         return True
 
-    def add(self, entry: StoredEntry, identity: str) -> None:
-        self.rows.append((entry, identity))
+    def add(self, entry: StoredEntry, identities: tuple[str, ...]) -> None:
+        self.rows.append((entry, identities))
 
     def flush(self) -> None:
         """Index the run so far; from now on posts go one by one."""
@@ -295,7 +312,7 @@ class _Batch:
         target = self.target(existing.path)
         present = os.path.exists(target)
         if not present and os.path.isdir(os.path.dirname(target)):
-            self.state.add_identity(post.identity, existing.id)
+            _add_identities(self.state, post, existing.id)
             self.state.delete_entry(existing.id, self.stamp)
             return
         by_source = {**self.state.source_tags(existing.id), post.source: post.tags}
@@ -307,7 +324,7 @@ class _Batch:
             known = text_hash(text.replace(post.link, existing.link))  # the text as it was
         fetched = self.state.hand_edit(existing.id) if known != existing.hash else None
         if present and known in (existing.hash, fetched):  # fetched: a person's edit stands
-            self.state.add_identity(post.identity, existing.id)
+            _add_identities(self.state, post, existing.id)
             return
         if fetched is not None:  # the source changed the article: its new text replaces the edit
             self.state.forget_hand_edit(existing.id)
@@ -330,7 +347,7 @@ class _Batch:
     def add_source(self, post: Post, existing: StoredEntry) -> None:
         """Another source's copy of a stored article: its tags join the file's, its text does
         not. An article first stored in this run is new, not updated: it keeps its time."""
-        self.state.add_identity(post.identity, existing.id)
+        _add_identities(self.state, post, existing.id)
         by_source = self.state.source_tags(existing.id)
         if by_source.get(post.source) == post.tags:
             return
@@ -346,7 +363,7 @@ class _Batch:
         fresh = existing.first_seen == self.stamp
         updated = existing.updated if fresh else self.stamp
         stored = replace(existing, tags=tags, updated=updated, hash=digest)
-        self.state.save_entry(stored, post.identity)
+        self.state.save_entry(stored, post.identity)  # its alias is indexed above
         if not fresh:
             self.result.count(existing)
 
@@ -369,9 +386,11 @@ class _Batch:
         """Index a post's entry and its source's tags (with `unseen`'s run, when part of it)
         and keep its feed HTML (keyed by the file)."""
         if unseen is not None:
-            unseen.add(stored, post.identity)
+            unseen.add(stored, _identities(post))
         else:
             self.state.save_entry(stored, post.identity)
+            if post.alias:
+                self.state.add_identity(post.alias, stored.id)
             self.state.save_source_tags(stored.id, post.source, post.tags, self.stamp)
         if post.html:
             self.html.append((stored.id, stored.hash, post.html))

@@ -86,7 +86,7 @@ def settle_dates(prepared: Prepared, source: FeedConfig, timezone: str, state: S
     """The posts, with entries seen in an earlier cycle whose date depends on when they were
     first seen (no usable date of their own) converted again with that time, kept forever;
     every other entry keeps the worker's conversion."""
-    seen = state.first_seen((i.key, i.link_key) for i in prepared.identities)
+    seen = state.first_seen((i.key, i.alias, i.link_key) for i in prepared.identities)
     posts = list(prepared.posts)
     tz = ZoneInfo(timezone)
     for index, identity in enumerate(prepared.identities):

@@ -205,6 +205,54 @@ def test_entries_without_a_guid_are_told_apart_by_their_links(tmp_path: Path) ->
     assert {path: path.read_bytes() for path in monday} == monday
 
 
+@pytest.mark.parametrize("dated", [True, False])
+def test_an_article_keeps_its_file_while_another_shares_its_link(
+    tmp_path: Path, dated: bool
+) -> None:
+    """No guid, and a second item comes to link to the same page (a live blog): the first keeps
+    its file untouched, and so does each once the other drops off, dated by the feed or by when
+    first seen. The link alone no longer tells them apart, their title and date do."""
+    live = "https://blog.example/live"
+
+    def update(title: str) -> str:
+        return item(title, live, date="Mon, 02 Nov 2026 10:00:00 GMT" if dated else None)
+
+    other = item("Other", "https://blog.example/other", date=None)
+    project = Project(tmp_path, {"blog": rss(update("Update one"), other)})
+    project.fetch()
+    stored = snapshot(tmp_path / "feeds")
+    time.sleep(1.1)  # an undated entry first seen now would get another date
+    for items in (
+        [update("Update two"), update("Update one"), other],
+        [update("Update two"), other],
+        [update("Update one"), update("Update two"), other],
+    ):
+        project.write("blog", rss(*items))
+        project.fetch()
+        files = snapshot(tmp_path / "feeds")
+        assert {path: files[path] for path in stored} == stored
+        assert sorted(str(m["title"]) for m in project.meta()) == [
+            "Other",
+            "Update one",
+            "Update two",
+        ]
+        stored = files
+
+
+def test_an_article_deleted_by_hand_stays_deleted_once_another_shares_its_link(
+    tmp_path: Path,
+) -> None:
+    live = "https://blog.example/live"
+    project = Project(tmp_path, {"blog": rss(item("Update one", live))})
+    project.fetch()
+    [path] = project.files()
+    path.unlink()
+    assert run_cli("publish", "-c", str(project.config_path)).returncode == 0
+    project.write("blog", rss(item("Update two", live), item("Update one", live)))
+    project.fetch()
+    assert [m["title"] for m in project.meta()] == ["Update two"]
+
+
 def test_a_guid_shared_by_two_articles_of_a_feed_identifies_neither(tmp_path: Path) -> None:
     """Two articles under one guid (a broken generator): both are kept, told apart by their
     links, and putting them in another order changes nothing."""
