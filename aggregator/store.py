@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -72,15 +72,32 @@ def merged_tags(
 def unique_title(state: State, post: Post, entry_id: str) -> str:
     """The post's title, or when another entry has it already, the title with the day, then
     the source, then a number: Hugo keys each page's menu entry by title and warns on twins."""
-    title = post.title
-    if not state.title_taken(title, entry_id):
-        return title
-    candidates = [f"{title} ({front_day(post.text)})", f"{title} ({post.source})"]
-    candidates.extend(f"{title} ({number})" for number in range(2, MAX_TITLE_NUMBER))
-    for candidate in candidates:
+    candidate = post.title
+    for candidate in _titles(post, entry_id):
         if not state.title_taken(candidate, entry_id):
-            return candidate
-    return f"{title} ({entry_id})"
+            break
+    return candidate
+
+
+def _titles(post: Post, entry_id: str) -> Iterator[str]:
+    """The titles unique_title() gives the post's entry, first choice first; the last one,
+    with the entry's id, is given untried."""
+    title = post.title
+    yield title
+    yield f"{title} ({front_day(post.text)})"
+    yield f"{title} ({post.source})"
+    yield from (f"{title} ({number})" for number in range(2, MAX_TITLE_NUMBER))
+    yield f"{title} ({entry_id})"
+
+
+def _kept_title(state: State, post: Post, existing: StoredEntry) -> str:
+    """The stored entry's title while it is still one unique_title() may give the post and
+    no other entry has it: a twin retitled by its source does not rename this one."""
+    if existing.title in _titles(post, existing.id) and not state.title_taken(
+        existing.title, existing.id
+    ):
+        return existing.title
+    return unique_title(state, post, existing.id)
 
 
 def _own_text(post: Post, title: str, tags: tuple[str, ...]) -> str:
@@ -317,7 +334,7 @@ class _Batch:
             return
         by_source = {**self.state.source_tags(existing.id), post.source: post.tags}
         tags = merged_tags(post.source, post.tags, by_source)
-        title = unique_title(self.state, post, existing.id)
+        title = _kept_title(self.state, post, existing)
         text = _own_text(post, title, tags)
         digest = known = text_hash(text)
         if digest != existing.hash and _retagged(post.link, existing.link):

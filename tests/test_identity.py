@@ -287,6 +287,25 @@ def test_identical_titles_are_told_apart_for_hugo(tmp_path: Path) -> None:
     assert {p: after[p] for p in before} == before
 
 
+def test_a_twin_retitled_by_its_source_leaves_the_other_twin_alone(tmp_path: Path) -> None:
+    """Two entries titled alike, the second stored with its day: when the source retitles the
+    first, the second, unchanged at its source, keeps its title, file and mtime."""
+    second = item("Daily", "https://blog.example/2", "g2")
+    project = Project(
+        tmp_path, {"blog": rss(item("Daily", "https://blog.example/1", "g1"), second)}
+    )
+    project.fetch()
+    (path,) = [p for p in project.files() if "Daily (2026-11-02)" in p.read_text("utf-8")]
+    before = path.read_bytes(), path.stat().st_mtime_ns
+    project.write("blog", rss(item("Daily: Monday", "https://blog.example/1", "g1"), second))
+    project.fetch()
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    assert sorted(str(m["title"]) for m in project.meta()) == [
+        "Daily (2026-11-02)",
+        "Daily: Monday",
+    ]
+
+
 def test_feed_data_cannot_steer_paths(tmp_path: Path) -> None:
     evil = [
         item("a", "https://x.example/../../etc/passwd", "../../../../etc/passwd"),
