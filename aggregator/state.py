@@ -506,15 +506,18 @@ class State:
     def forget_deleted(self, sources: Sequence[str]) -> int:
         """Let a fetch write the entries deleted by hand again (those that `sources` stored,
         all when empty): the validators and body hash of `sources` (else of the feeds that
-        stored them) are dropped, so that the next fetch reads them whole. How many deletions
-        were forgotten."""
+        stored them) are dropped, so that the next fetch reads them whole. How many entries
+        were forgotten (an entry's identities each have a row)."""
         values = list(sources)
         where = f"WHERE source IN ({_marks(values)})" if values else ""
         feeds = values or [
             r[0] for r in self.db.execute("SELECT DISTINCT source FROM deleted_entries")
         ]
         self.forget_validators(feeds)
-        return self.db.execute(f"DELETE FROM deleted_entries {where}", values).rowcount
+        count = f"SELECT COUNT(DISTINCT id) FROM deleted_entries {where}"
+        forgotten = int(self.db.execute(count, values).fetchone()[0])
+        self.db.execute(f"DELETE FROM deleted_entries {where}", values)
+        return forgotten
 
     def forget_validators(self, names: Sequence[str]) -> None:
         """Drop the ETag, Last-Modified and body hash of feeds, so that their next fetch reads

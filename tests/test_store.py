@@ -185,6 +185,23 @@ def test_an_article_whose_file_was_deleted_by_hand_is_not_written_again(tmp_path
     assert "Six, revised" in (feeds / "blog" / f"{six.entry_id}.md").read_text("utf-8")
 
 
+def test_undeleting_counts_entries_not_their_identities(tmp_path: Path) -> None:
+    """A cross-posted article deleted by hand is remembered under each source's guid: forgetting
+    it forgets one entry."""
+    feeds = tmp_path / "feeds"
+    with State(tmp_path / "state.sqlite") as state:
+        for posts in BATCHES[:2]:
+            with state.transaction():
+                store_posts(state, feeds, posts, NOW)
+        (two,) = [p for p in BATCHES[0] if p.link == "https://blog.example/2"]
+        (feeds / "blog" / f"{two.entry_id}.md").unlink()
+        with state.transaction():
+            store_posts(state, feeds, BATCHES[0], NOW)
+        assert len(state.known("deleted", ["guid\0blog\0g2", "guid\0mirror\0m2"])) == 2
+        with state.transaction():
+            assert state.forget_deleted([]) == 1
+
+
 def test_an_older_database_gets_the_table_of_deletions(tmp_path: Path) -> None:
     with older_database(tmp_path / "state.sqlite", 2, "DROP TABLE deleted_entries") as state:
         assert state.known("deleted", ["g1"]) == set()
