@@ -104,6 +104,13 @@ def entry_alias(source: str, link_key: str, title: str, date: str | None) -> str
     return f"pair\x00{source}\x00{link_key}\x00{title}\x00{date or ''}"
 
 
+def identity_source(identity: str) -> str | None:
+    """The source whose entry an identity names (a guid, a title and date, and an alias are a
+    source's own); None for a link, which any source may list."""
+    kind, _, rest = identity.partition("\x00")
+    return rest.partition("\x00")[0] if kind in ("guid", "title", "pair") else None
+
+
 def entry_id(identity: str) -> str:
     """The file name (without .md) for an identity: lowercase hex, `[a-z0-9]` only."""
     return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:ENTRY_ID_LENGTH]

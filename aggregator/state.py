@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aggregator.errors import StateDamagedError, StateError, StateUnwritableError
+from aggregator.identity import identity_source
 
 # Every statement of SCHEMA is idempotent: a database of an older version is brought up to date
 # by running it again (version 2 added entries_newest, 3 deleted_entries and hand_edits).
@@ -505,19 +506,20 @@ class State:
 
     def forget_deleted(self, sources: Sequence[str]) -> int:
         """Let a fetch write the entries deleted by hand again (those that `sources` stored,
-        all when empty): the validators and body hash of `sources` (else of the feeds that
-        stored them) are dropped, so that the next fetch reads them whole. How many entries
-        were forgotten (an entry's identities each have a row)."""
+        all when empty): the validators and body hash of `sources`, of the feeds that stored
+        them and of every other feed that listed them are dropped, so that the next fetch
+        reads them whole. How many entries were forgotten (an entry's identities each have a
+        row)."""
         values = list(sources)
         where = f"WHERE source IN ({_marks(values)})" if values else ""
-        feeds = values or [
-            r[0] for r in self.db.execute("SELECT DISTINCT source FROM deleted_entries")
-        ]
-        self.forget_validators(feeds)
-        count = f"SELECT COUNT(DISTINCT id) FROM deleted_entries {where}"
-        forgotten = int(self.db.execute(count, values).fetchone()[0])
+        rows = self.db.execute(
+            f"SELECT id, identity, source FROM deleted_entries {where}", values
+        ).fetchall()
+        feeds = {*values, *(source for _, _, source in rows)}
+        feeds.update(filter(None, (identity_source(identity) for _, identity, _ in rows)))
+        self.forget_validators(sorted(feeds))
         self.db.execute(f"DELETE FROM deleted_entries {where}", values)
-        return forgotten
+        return len({entry_id for entry_id, _, _ in rows})
 
     def forget_validators(self, names: Sequence[str]) -> None:
         """Drop the ETag, Last-Modified and body hash of feeds, so that their next fetch reads

@@ -224,6 +224,42 @@ def test_an_entry_deleted_by_hand_stays_deleted_until_undeleted(tmp_path: Path) 
     }
 
 
+def test_undelete_brings_back_an_article_that_only_another_source_still_lists(
+    tmp_path: Path,
+) -> None:
+    """A cross-posted article deleted by hand, which its first source no longer lists: after
+    `undelete`, the next `fetch --force` writes it from the other source, though that server
+    would answer 304."""
+    bodies = {
+        "first": rss("First", [("1", "One"), ("2", "Two")]),
+        "second": rss("Second", [("2", "Two"), ("9", "Nine")]),
+    }
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        body = bodies[handler.path.strip("/").removesuffix(".xml")]
+        serve_bytes(body, etag=f'"{len(body)}"')(handler)
+
+    with http_server({f"/{name}.xml": route for name in bodies}) as base:
+        config = str(
+            make_project(
+                tmp_path,
+                "[fetch]\nallow_private_networks = true\n"
+                + "".join(f'[[feeds]]\nname = "{n}"\nurl = "{base}/{n}.xml"\n' for n in bodies),
+            )
+        )
+        assert run_cli("fetch", "-c", config).returncode == 0
+        (two,) = [p for p in tmp_path.glob("feeds/*/*.md") if "Two" in p.read_text("utf-8")]
+        two.unlink()
+        assert "1 deleted by hand" in run_cli("publish", "-c", config).stderr
+        bodies["first"] = rss("First", [("1", "One"), ("3", "Three")])
+        assert run_cli("fetch", "--force", "-c", config).returncode == 0
+        proc = run_cli("undelete", "-c", config)
+        assert "1 entries deleted by hand forgotten" in proc.stderr, proc.stderr
+        assert run_cli("fetch", "--force", "-c", config).returncode == 0
+    titles = set(feed_entries(tmp_path / "output" / "all.xml"))
+    assert titles == {"One", "Two", "Three", "Nine"}
+
+
 def test_a_folder_deleted_whole_is_written_again_by_the_next_fetch(tmp_path: Path) -> None:
     """Deleting a source's folder is starting over, not a deletion by hand: the next fetch
     that reads the source writes its articles again, although the server would answer 304 and
