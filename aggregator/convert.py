@@ -25,7 +25,7 @@ from aggregator.identity import (
     tag_slug,
     without_credentials,
 )
-from aggregator.language import normalize_lang
+from aggregator.language import normalize_lang, registered_lang
 from aggregator.models import EntryData, FeedData, Post
 from aggregator.text import (
     drop_controls,
@@ -148,9 +148,14 @@ def _defused_title(title: str) -> str:
 
 
 def entry_lang(entry: EntryData, feed: FeedData, source: FeedConfig) -> str:
-    """The configured language, else the entry's, else the feed's, else `[defaults] lang`."""
-    for candidate in (source.lang, entry.language, feed.language, source.front.lang):
-        lang = normalize_lang(candidate)
+    """The configured language, else the entry's, else the feed's (each when it is a registered
+    language), else `[defaults] lang`."""
+    for lang in (
+        normalize_lang(source.lang),
+        registered_lang(entry.language),
+        registered_lang(feed.language),
+        normalize_lang(source.front.lang),
+    ):
         if lang:
             return lang
     return "en"
@@ -201,11 +206,12 @@ def convert_entry(
         thumbnail = markdown.first_image(clean) or ""
     media = media_links(entry.enclosures, clean, base)
     html = feed_html(clean + media, thumbnail)
+    shown = clean
     if thumbnail and markdown.leading_image(clean) == thumbnail:
         clean = markdown.drop_leading_image(clean)
 
     body = markdown.to_markdown(clean + media)
-    plain = html_to_text(clean)
+    plain = html_to_text(clean) or html_to_text(media) or markdown.image_text(shown)
     when = entry_date(entry, first_seen)
     date = format_date(when, tz)
     title = entry_title(entry, plain, link, f"{source.name} {date}")

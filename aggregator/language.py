@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _TAG = re.compile(r"^(?:[a-z]{2,3}|[xi])(?:-[a-z0-9]{1,8})*$")
 
@@ -29,3 +30,15 @@ def normalize_lang(tag: str | None) -> str | None:
         else:
             out.append(part)
     return "-".join(out)
+
+
+@lru_cache(maxsize=256)
+def registered_lang(tag: str | None) -> str | None:
+    """normalize_lang(tag) when it names a registered language (BCP 47's registry, as the
+    published feeds require): a feed's `utf-8` or `x-default` is no language."""
+    lang = normalize_lang(tag)
+    if lang is None or len(lang.partition("-")[0]) == 1:
+        return None
+    import langcodes  # a fifth of a second to load: the fork server preloads it for workers
+
+    return lang if langcodes.tag_is_valid(lang) else None

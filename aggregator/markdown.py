@@ -139,6 +139,7 @@ _IFRAME = re.compile(r"<iframe\b([^>]*)>.*?</iframe>", re.DOTALL)
 _ADJACENT = re.compile(r"</(code|kbd|samp|tt|strong|em|del)><\1>")
 _SYNONYM = re.compile(r"<(/?)(b|i|s|strike)>")
 _SYNONYMS = {"b": "strong", "i": "em", "s": "del", "strike": "del"}
+_IMAGE_ALT = re.compile(r'<img\b[^>]*?\salt="([^"]*)"')
 _IMAGE = re.compile(r"<img(\s[^>]*)?>")
 _CANDIDATE_URL = re.compile(r"[\s,]*(\S+)")
 _CANDIDATE_SIZE = re.compile(r"(\d+(?:\.\d+)?)[wx]")
@@ -359,6 +360,11 @@ def drop_leading_image(clean: str) -> str:
     """Sanitized HTML without the image (and its empty wrapper) that stands first."""
     match = _LEADING_IMAGE.match(clean)
     return clean[match.end() :] if match else clean
+
+
+def image_text(clean: str) -> str:
+    """The alternative text of sanitized HTML's images, on one line (a photo post's only text)."""
+    return fold(" ".join(html.unescape(alt) for alt in _IMAGE_ALT.findall(clean)))
 
 
 def first_image(clean: str) -> str | None:

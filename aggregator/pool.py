@@ -41,7 +41,9 @@ class Pool:
             from concurrent.futures import ProcessPoolExecutor
 
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["aggregator.workers", "aggregator.publish"])
+            context.set_forkserver_preload(
+                ["aggregator.workers", "aggregator.publish", "langcodes"]
+            )
             with _cwd_off_path():
                 multiprocessing.forkserver.ensure_running()  # and its resource tracker
             self._executor = ProcessPoolExecutor(

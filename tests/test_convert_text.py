@@ -277,6 +277,22 @@ def test_language_precedence_config_entry_feed_default() -> None:
     bad = replace(FEED, language="not a language")
     ja = replace(SOURCE, front=replace(SOURCE.front, lang="ja"))
     assert convert_entry(entry(), bad, ja, UTC_ZONE, NOW).lang == "ja"
+    for unregistered in ("utf-8", "x-default", "i-klingon", "en-ZZZZ-x"):  # shaped as tags
+        feed = replace(FEED, language=unregistered)
+        assert convert_entry(entry(language=unregistered), feed, ja, UTC_ZONE, NOW).lang == "ja"
+
+
+def test_a_photo_or_episode_without_text_is_summed_up_by_what_it_shows() -> None:
+    """An empty summary makes Hugo's list pages sum the body up, source line and all."""
+    photo = entry(
+        content_html='<p><img src="https://e.example/sunset.jpg" alt="Sunset &amp; sea"></p>'
+    )
+    assert (
+        read(convert_entry(photo, FEED, SOURCE, UTC_ZONE, NOW).text)[0]["summary"] == "Sunset & sea"
+    )
+    episode = entry(content_html="", enclosures=("https://e.example/ep12.mp3",))
+    post = convert_entry(episode, FEED, SOURCE, UTC_ZONE, NOW)
+    assert read(post.text)[0]["summary"] == "ep12.mp3"
 
 
 def test_control_characters_never_reach_the_file() -> None:
