@@ -36,7 +36,9 @@ def _future() -> Future[ssl.SSLContext]:
     with _lock:
         if _loading is None:
             _loading = Future()
-            threading.Thread(target=_load, args=(_loading,), name="tls-load", daemon=True).start()
+            # not a daemon thread: one still inside OpenSSL when the process exits (a cycle that
+            # failed at once) raced OpenSSL's own exit handlers, and the process died of SIGSEGV
+            threading.Thread(target=_load, args=(_loading,), name="tls-load").start()
         return _loading
 
 
