@@ -9,9 +9,9 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit, urlunsplit
 
 from aggregator import defaults
+from aggregator.identity import shown_url
 from aggregator.models import Fetched
 from aggregator.state import FeedState
 
@@ -194,18 +194,6 @@ def moved_notice(state: FeedState) -> str | None:
         f"moved to {moved_to}, update the config "
         f"(seen {state.moved_count} of {defaults.MOVED_CONFIRMATIONS} times before it is used)"
     )
-
-
-def shown_url(url: str) -> str:
-    """A URL as people are shown it: a password in it masked (`user:***@host`)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # one urlsplit cannot read (an unclosed [ in its host)
-        return url
-    if parts.password is None:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
 
 
 def skip_reason(state: FeedState) -> str:

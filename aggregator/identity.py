@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aggregator.text import drop_controls
 
@@ -154,10 +154,24 @@ def slug(text: str, fallback: str = "feed") -> str:
 
 def without_credentials(url: str) -> str:
     """The URL without a `user:password@` part: links made from a feed's URL are published."""
+    found = _userinfo(url)
+    return urlunsplit(found[0]._replace(netloc=found[2])) if found else url
+
+
+def shown_url(url: str) -> str:
+    """A URL as people are shown it: a password in it masked (`user:***@host`)."""
+    found = _userinfo(url)
+    if found is None or ":" not in found[1]:
+        return url
+    parts, userinfo, host = found
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
+
+
+def _userinfo(url: str) -> tuple[SplitResult, str, str] | None:
+    """(the URL's parts, its `user:password`, its host and port) when it has credentials."""
     try:
         parts = urlsplit(url)
     except ValueError:  # one urlsplit cannot read (an unclosed [ in its host)
-        return url
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        return None
+    userinfo, at, host = parts.netloc.rpartition("@")
+    return (parts, userinfo, host) if at else None

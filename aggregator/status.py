@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aggregator.config import Config, FeedConfig, interval_seconds
-from aggregator.health import shown_url
+from aggregator.identity import shown_url
 from aggregator.schedule import feed_schedule, make_trigger
 from aggregator.state import FeedState, State
 
