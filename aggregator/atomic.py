@@ -24,21 +24,7 @@ def edit_atomic(path: Path, data: bytes) -> None:
     link in the file it points at, which keeps its mode and, where allowed, its owner (a config
     file may hold passwords and be 0600; new files are 0644, for the web server)."""
     target = path.resolve(strict=True)
-    like = target.stat()
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
-    try:
-        try:
-            with contextlib.suppress(OSError):  # only root may give a file to another user
-                os.fchown(fd, like.st_uid, like.st_gid)
-            os.fchmod(fd, stat.S_IMODE(like.st_mode))
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except BaseException:
-        discard([tmp])
-        raise
-    install([(tmp, target)])
+    install(write_temps([(target, data)], like=target.stat()))
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -54,16 +40,19 @@ def write_many(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
     return [path for path, _ in changed]
 
 
-def write_temps(files: Sequence[tuple[Path, bytes]]) -> list[tuple[str, Path]]:
+def write_temps(
+    files: Sequence[tuple[Path, bytes]], like: os.stat_result | None = None
+) -> list[tuple[str, Path]]:
     """Each file's bytes in a durable temp file beside its target, nothing replaced yet:
     (temp, target) pairs for install(). The temps of a chunk are written, then fsynced
-    together (chunks bound the descriptors held open at once); none is left on failure."""
+    together (chunks bound the descriptors held open at once); none is left on failure. They
+    are 0644, or have the mode and (where allowed) the owner of the file `like` stands for."""
     for folder in {path.parent for path, _ in files}:
         folder.mkdir(parents=True, exist_ok=True)
     temps: list[tuple[str, Path]] = []
     try:
         for start in range(0, len(files), OPEN_AT_ONCE):
-            _temps_chunk(files[start : start + OPEN_AT_ONCE], temps)
+            _temps_chunk(files[start : start + OPEN_AT_ONCE], temps, like)
     except BaseException:
         discard(tmp for tmp, _ in temps)
         raise
@@ -92,20 +81,33 @@ def discard(temps: Iterable[str]) -> None:
             os.unlink(tmp)
 
 
-def _temps_chunk(files: Sequence[tuple[Path, bytes]], temps: list[tuple[str, Path]]) -> None:
+def _temps_chunk(
+    files: Sequence[tuple[Path, bytes]],
+    temps: list[tuple[str, Path]],
+    like: os.stat_result | None,
+) -> None:
     handles: list[int] = []
     try:
         for path, data in files:
             fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
             handles.append(fd)
             temps.append((tmp, path))
-            os.fchmod(fd, 0o644)
+            _own(fd, like)
             _write_all(fd, data)
         for fd in handles:
             os.fsync(fd)
     finally:
         for fd in handles:
             os.close(fd)
+
+
+def _own(fd: int, like: os.stat_result | None) -> None:
+    if like is None:
+        os.fchmod(fd, 0o644)
+        return
+    with contextlib.suppress(OSError):  # only root may give a file to another user
+        os.fchown(fd, like.st_uid, like.st_gid)
+    os.fchmod(fd, stat.S_IMODE(like.st_mode))
 
 
 def _write_all(fd: int, data: bytes) -> None:
