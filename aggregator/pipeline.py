@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
 from aggregator import defaults, eventloop, health, tls
@@ -90,8 +91,13 @@ def select_feeds(config: Config, names: Sequence[str]) -> list[FeedConfig]:
 
 def settings_hash(source: FeedConfig, config: Config) -> str:
     """A fingerprint of every setting that shapes a feed's entries (its schedule does not)."""
+    return _settings_hash(source, config.site.timezone)
+
+
+@lru_cache(maxsize=4096)  # asked for each feed at a cycle's start and for each body it reads
+def _settings_hash(source: FeedConfig, timezone: str) -> str:
     shaping = replace(source, interval=None, cron=None)
-    settings = repr((shaping, config.site.timezone)).encode("utf-8", "surrogatepass")
+    settings = repr((shaping, timezone)).encode("utf-8", "surrogatepass")
     return hashlib.sha256(settings).hexdigest()[:SETTINGS_DIGITS]
 
 
