@@ -315,10 +315,15 @@ def _parseable(markup: str) -> bool:
     """Whether nh3's parser may be given this HTML: it is quadratic in how deep elements nest
     and in how many pieces it reads one text node in (each `&` and each `<` that starts no tag
     ends a piece: 640 KB of `&` took 7.5 s)."""
-    return (markup.count("<") <= MAX_HTML_NESTING or nesting(markup) <= MAX_HTML_NESTING) and (
-        markup.count("&") + markup.count("<") <= MAX_TEXT_PIECES
-        or max(p.count("&") + p.count("<") for p in _TAG_START.split(markup)) <= MAX_TEXT_PIECES
-    )
+    tags = markup.count("<")
+    if tags > MAX_HTML_NESTING and nesting(markup) > MAX_HTML_NESTING:
+        return False
+    return tags + markup.count("&") <= MAX_TEXT_PIECES or _most_pieces(markup) <= MAX_TEXT_PIECES
+
+
+def _most_pieces(markup: str) -> int:
+    """About the most pieces one text node is read in: `&` and stray `<` between two tags."""
+    return max(p.count("&") + p.count("<") for p in _TAG_START.split(markup))
 
 
 def _tags_end(markup: str) -> int:
