@@ -259,9 +259,9 @@ def _images(entry: Any) -> tuple[str, ...]:
         if media.get("url") and (kind == "image" or mime.startswith("image/")):
             found.append(media["url"])
     for link in entry.get("links", []) or []:
-        is_image = str(link.get("type", "")).startswith("image/")
-        if link.get("rel") == "enclosure" and is_image and link.get("href"):
-            found.append(link["href"])
+        href = str(link.get("href") or "")
+        if link.get("rel") == "enclosure" and href and _is_image(str(link.get("type", "")), href):
+            found.append(href)
     return tuple(found)
 
 
