@@ -69,6 +69,7 @@ _SPACES = {space: chr(0xFDE1 + n) for n, space in enumerate("\u2002\u2003\u2007\
 _KEEP_SPACES = str.maketrans(_SPACES)
 _PLACEHOLDERS = re.compile("[\ufdd0-\ufdef]")
 _RESTORED = re.compile("[\ufdd0-\ufddd\ufde0-\ufdef]")  # not the markers, which stay
+_RESTORED_UTF8 = re.compile(b"\xef\xb7[\x90-\x9d\xa0-\xaf]")  # those, found faster
 _RESTORE = {
     _NBSP: "\xa0",
     _LT: "&lt;",
@@ -87,30 +88,21 @@ _RESTORE = {
     _BANG: "\\!",
     **{placeholder: space for space, placeholder in _SPACES.items()},
 }
-# inside a word, `-`, `_` (between letters or digits) and a decimal point mean nothing to
-# Markdown: spare them escapes
-_TEXT_MARKS = {
-    "&lt;": _LT,
-    "&gt;": _GT,
-    "{": _LBRACE,
-    "&nbsp;": _NBSP,
-    "\xa0": _NBSP,
-    "-": _WORD_HYPHEN,
-    "_": _WORD_UNDER,
-    ".": _DIGIT_DOT,
-    "!": _BANG,  # before a tag: `![` would make the link that may follow an image
-}
 _TITLE_MARKS = {"&lt;": _LT, "&gt;": _GT, "{": _LBRACE, "&amp;": _AMP}
 _ALT_MARKS = {**_TITLE_MARKS, "*": _STAR, "_": _UNDER, "`": _TICK, "[": _LBRACK, "]": _RBRACK}
 _TITLE_RE = re.compile("&lt;|&gt;|&amp;|[{]")
 _ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
 
-# a tag, else a character of the text that needs a placeholder; each alternative starts with a
-# literal character, so that the regex engine skips ahead to the next candidate character
-_MARK_TOKEN = re.compile(
-    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>|&lt;|&gt;|&nbsp;|\{|\xa0|!(?=<)"
-    r"|-(?<=\w-)(?=\w)|_(?<=[^\W_]_)(?=[^\W_])|\.(?<=\d\.)(?=\d)"
+# a tag but a common block one with nothing to mark (_mark() writes those as they are)
+_TAG = re.compile(
+    r"<(?!/?(?:p|li|[ou]l|tr|t(?:able|body|head)|div|figure|blockquote|br|hr)>)"
+    r"(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"
 )
+# inside a word, `-`, `_` (between letters or digits) and a decimal point mean nothing to
+# Markdown: spare them escapes
+_WORD_HYPHEN_RE = re.compile(r"-(?<=\w-)(?=\w)")
+_WORD_UNDER_RE = re.compile(r"_(?<=[^\W_]_)(?=[^\W_])")
+_DIGIT_DOT_RE = re.compile(r"\.(?<=\d\.)(?=\d)")
 # elements the converter writes inline (a block inside them cannot be a block in Markdown)
 _INLINE = frozenset(
     {
@@ -120,6 +112,8 @@ _INLINE = frozenset(
         *("dt", "td", "th"),
     }
 )
+# the elements _mark() does more to than write their name in lower case
+_MARKED_TAGS = frozenset({"pre", "dl", "dd", *_INLINE, *CODE_TAGS, *EMPHASIS_TAGS})
 # the start of a definition's text (none when it is empty)
 _DEFINITION_START = re.compile(r"<dd>(?:\s*+<(?:p|div)>)*+\s*+(?!</)")
 _CLEANER = nh3.Cleaner(
@@ -264,7 +258,9 @@ def sanitize(markup: str, base_url: str | None) -> str:
             return ""  # a Markdown list number has at most 9 digits
         return match.group()
 
-    markup = _without_noscript_tags(_PLACEHOLDERS.sub("", markup))
+    if _may_hold_placeholders(markup):
+        markup = _PLACEHOLDERS.sub("", markup)
+    markup = _without_noscript_tags(markup)
     if not _parseable(markup):  # the text, as HTML made here (nh3 would be as slow on it)
         return plain_to_html(_text_of(markup))
     clean = _CLEANER.clean(markup)
@@ -332,7 +328,15 @@ def _tags_end(markup: str) -> int:
     return markup.rfind(">") + 1
 
 
+def _may_hold_placeholders(text: str) -> bool:
+    """Whether text may hold a placeholder: a character of U+FDC0 to U+FDFF, found by its UTF-8
+    lead bytes (a regex reads non-ASCII text several times slower)."""
+    return b"\xef\xb7" in text.encode("utf-8", "surrogatepass")
+
+
 def _without_noscript_tags(markup: str) -> str:
+    if "<n" not in markup and "<N" not in markup and "</n" not in markup and "</N" not in markup:
+        return markup
     end = _tags_end(markup)
     return _NOSCRIPT.sub("", markup[:end]) + markup[end:]
 
@@ -386,8 +390,9 @@ def to_markdown(clean: str) -> str:
     except html_to_markdown.ConversionError:  # the converter gave up on this HTML: keep its text
         return defuse_hugo(escape_text(html_to_text(clean)))
     converted = result.content or ""
-    restored = _RESTORED.sub(lambda m: _RESTORE[m.group()], converted)
-    return defuse_hugo(hold_emphasis(restored).strip(" \t\n"))
+    if _RESTORED_UTF8.search(converted.encode("utf-8", "surrogatepass")):
+        converted = _RESTORED.sub(lambda m: _RESTORE[m.group()], converted)
+    return defuse_hugo(hold_emphasis(converted).strip(" \t\n"))
 
 
 def _kept_spaces(clean: str) -> str:
@@ -467,43 +472,64 @@ def _mark(clean: str) -> str:
     emphasis = dict.fromkeys(EMPHASIS_TAGS.values(), 0)
     terms: list[bool] = []  # for each open list of definitions: whether it had a term yet
     definitions: list[bool] = []  # for each open <dd>: whether it is a definition
-
-    def token(match: re.Match[str]) -> str:
-        nonlocal code, inline
-        closing, name, attributes = match.groups()
-        if name is None:  # a character of the text that needs a placeholder
-            text = match.group()
+    parts = _TAG.split(clean)  # text, then each tag's `/`, name and attributes, then text
+    last = len(parts) - 1
+    out: list[str] = []
+    for index in range(0, last + 1, 4):
+        text = parts[index]
+        if text:
             if code:
-                return _NBSP if text == "&nbsp;" else text
-            return _TEXT_MARKS[text]
-        name = name.lower()
-        if name == "pre":
-            if closing:
-                name = "code" if pres and pres.pop() else name
+                text = text.replace("&nbsp;", _NBSP)
             else:
-                pres.append(bool(inline or code))
-                name = "code" if pres[-1] else name
-        elif name in _INLINE:
-            inline = max(0, inline - 1) if closing else inline + 1
-        if name in ("dl", "dt", "dd"):
-            name = _definition_part(name, bool(closing), terms, definitions)
-        if name in CODE_TAGS:
-            code = max(0, code - 1) if closing else code + 1
-        elif name == "a" and code:  # Markdown has no link inside code: its text stays
-            return ""
-        elif name in EMPHASIS_TAGS and not code:
-            # the converter garbles an emphasis inside one of its kind, which adds nothing
-            kind = EMPHASIS_TAGS[name]
-            emphasis[kind] += -1 if closing else 1
-            if emphasis[kind] > (0 if closing else 1):
-                return ""
-            return f"{CLOSE}</{name}>" if closing else f"<{name}{attributes}>{OPEN}"
+                text = _marked_text(text)
+                if index < last and text[-1] == "!":  # `![` would make the link an image
+                    text = text[:-1] + _BANG
+            out.append(text)
+        if index == last:
+            break
+        closing, name, attributes = parts[index + 1], parts[index + 2].lower(), parts[index + 3]
+        if name in _MARKED_TAGS:
+            if name == "pre":
+                if closing:
+                    name = "code" if pres and pres.pop() else name
+                else:
+                    pres.append(bool(inline or code))
+                    name = "code" if pres[-1] else name
+            elif name in _INLINE:
+                inline = max(0, inline - 1) if closing else inline + 1
+            if name in ("dl", "dt", "dd"):
+                name = _definition_part(name, bool(closing), terms, definitions)
+            if name in CODE_TAGS:
+                code = max(0, code - 1) if closing else code + 1
+            elif name == "a" and code:  # Markdown has no link inside code: its text stays
+                continue
+            elif name in EMPHASIS_TAGS and not code:
+                # the converter garbles an emphasis inside one of its kind, which adds nothing
+                kind = EMPHASIS_TAGS[name]
+                emphasis[kind] += -1 if closing else 1
+                if emphasis[kind] <= (0 if closing else 1):
+                    out.append(f"{CLOSE}</{name}>" if closing else f"<{name}{attributes}>{OPEN}")
+                continue
         if attributes and ("alt=" in attributes or "title=" in attributes):
             attributes = _ATTRIBUTE.sub(_mark_attribute, attributes)
-        return f"<{closing}{name}{attributes}>"
-
-    marked = _MARK_TOKEN.sub(token, clean)
+        out.append(f"<{closing}{name}{attributes}>")
+    marked = "".join(out)
     return _DEFINITION_START.sub(rf"\g<0>{_DEFINITION}", marked) if "<dd>" in marked else marked
+
+
+def _marked_text(text: str) -> str:
+    """Text between two tags, outside code, with its characters that need one as placeholders
+    (each mark is decided by its neighbours, which a placeholder does not change as a word
+    character or digit would; `-` goes first, as `_` is a word character)."""
+    text = text.replace("&lt;", _LT).replace("&gt;", _GT).replace("&nbsp;", _NBSP)
+    text = text.replace("{", _LBRACE).replace("\xa0", _NBSP).replace("!<", _BANG + "<")
+    if "-" in text:
+        text = _WORD_HYPHEN_RE.sub(_WORD_HYPHEN, text)
+    if "_" in text:
+        text = _WORD_UNDER_RE.sub(_WORD_UNDER, text)
+    if "." in text:
+        text = _DIGIT_DOT_RE.sub(_DIGIT_DOT, text)
+    return text
 
 
 def _definition_part(name: str, closing: bool, terms: list[bool], definitions: list[bool]) -> str:
