@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from typing import Any
 
-from feedparser.datetimes import _parse_date
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin
 from lxml import etree
 
 from aggregator.authors import split_author
+from aggregator.dates import parse_date
 
 _XML_TYPES = frozenset(
     {"", "application/rss+xml", "application/xml", "text/xml", "application/rdf+xml"}
@@ -104,7 +105,10 @@ def _children(element: Any) -> Any:
 
 def _name(element: Any) -> tuple[str, str]:
     """(namespace, local name), both lowercased as feedparser matches them."""
-    tag: str = element.tag
+    return _split(element.tag)
+
+
+def _split(tag: str) -> tuple[str, str]:
     if not tag.startswith("{"):
         return "", tag.lower()
     namespace, _, local = tag[1:].partition("}")
@@ -122,17 +126,26 @@ def _attributes(element: Any) -> dict[str, str]:
 
 def _check_attributes(element: Any) -> None:
     """xml:base and xml:lang (or bare base and lang) change what feedparser resolves against."""
-    for key in element.attrib:
+    _check_names(element.keys())
+
+
+def _check_names(keys: list[str]) -> None:
+    for key in keys:
         if key.startswith(_XML_NS) or key.lower() in ("base", "lang"):
             raise _Decline
 
 
 def _leaf(element: Any, allowed: frozenset[str] = frozenset()) -> str:
-    """The raw text of an element that must hold text only, with only `allowed` attributes."""
-    _check_attributes(element)
-    if len(element) or any(key.lower() not in allowed for key in element.attrib):
+    """The raw text of an element that must hold text only, with only `allowed` attributes
+    (and none _check_attributes refuses)."""
+    if len(element):
         raise _Decline
-    return str(element.text or "")
+    keys = element.keys()
+    if keys:
+        _check_names(keys)
+        if any(key.lower() not in allowed for key in keys):
+            raise _Decline
+    return element.text or ""
 
 
 def _text(element: Any, allowed: frozenset[str] = frozenset()) -> str:
@@ -141,7 +154,8 @@ def _text(element: Any, allowed: frozenset[str] = frozenset()) -> str:
 
 def _relative(element: Any, allowed: frozenset[str] = frozenset(), resolve: bool = True) -> str:
     output = _leaf(element, allowed).strip()
-    return _finish(_urljoin("", output) if output and resolve else output)
+    # feedparser's _urljoin against no base only takes out the slashes after a scheme's `://`
+    return _finish(_urljoin("", output) if resolve and ":///" in output else output)
 
 
 def _finish(output: str) -> str:
@@ -217,25 +231,36 @@ def _item(item: Any) -> Feed:
     _check_attributes(item)
     entry: Feed = {}
     once: set[tuple[str, str]] = set()
-    for child in _children(item):
-        key = _name(child)
+    for child in item:
+        tag = child.tag
+        if not isinstance(tag, str):  # comments and processing instructions
+            continue
+        key, handler = _ITEM_TAGS.get(tag) or _item_handler(_name(child))
         if key in _ONCE:
             if key in once:
                 raise _Decline
             once.add(key)
-        handler = _ITEM.get(key)
-        if handler is not None:
-            handler(child, entry)
-        elif key in _INERT:
-            _check_inert(child)
-        else:
-            raise _Decline
+        handler(child, entry)
     return entry
+
+
+def _item_handler(key: tuple[str, str]) -> tuple[tuple[str, str], Handler]:
+    handler = _ITEM.get(key)
+    if handler is not None:
+        return key, handler
+    if key in _INERT:
+        return key, _inert
+    raise _Decline
+
+
+def _inert(element: Any, entry: Feed) -> None:
+    _check_inert(element)
 
 
 def _title(element: Any, entry: Feed) -> None:
     output = _leaf(element).strip()
-    html = _FeedParserMixin.looks_like_html(output)
+    # it looks for a close tag or a reference first
+    html = ("</" in output or "&" in output) and _FeedParserMixin.looks_like_html(output)
     entry["title"] = _finish(output)
     entry["title_detail"] = {"type": "text/html" if html else "text/plain", "base": ""}
 
@@ -243,14 +268,16 @@ def _title(element: Any, entry: Feed) -> None:
 def _link(element: Any, entry: Feed) -> None:
     links = entry.setdefault("links", [])
     links.append({"rel": "alternate", "type": "text/html"})
-    output = _QUERY_ENTITY.sub(r"&\g<1>", _relative(element).replace("&amp;", "&"))
+    output = _relative(element)
+    if "&" in output:
+        output = _QUERY_ENTITY.sub(r"&\g<1>", output.replace("&amp;", "&"))
     entry["link"] = output
     if output:
         links[-1]["href"] = output
 
 
 def _guid(element: Any, entry: Feed) -> None:
-    permalink = _attributes(element).get("ispermalink", "true") == "true"
+    permalink = not element.keys() or _attributes(element).get("ispermalink", "true") == "true"
     value = _relative(element, frozenset({"ispermalink"}), resolve=permalink)
     entry["id"] = value
     if permalink:
@@ -270,7 +297,7 @@ def _content_encoded(element: Any, entry: Feed) -> None:
 
 def _published(element: Any, entry: Feed) -> None:
     value = _text(element)
-    entry["published_parsed"] = _parse_date(value)
+    entry["published_parsed"] = parse_date(value)
 
 
 def _author(element: Any, entry: Feed) -> None:
@@ -288,7 +315,7 @@ def _author(element: Any, entry: Feed) -> None:
 
 
 def _category(element: Any, entry: Feed) -> None:
-    scheme = _attributes(element).get("domain")
+    scheme = _attributes(element).get("domain") if element.keys() else None
     tags = entry.setdefault("tags", [])
     _add_tag(tags, None, scheme)
     value = _text(element, frozenset({"domain"}))
@@ -337,7 +364,8 @@ def _enforce_href(attributes: dict[str, str]) -> dict[str, str]:
     return attributes
 
 
-_ITEM = {
+Handler = Callable[[Any, Feed], None]
+_ITEM: dict[tuple[str, str], Handler] = {
     ("", "title"): _title,
     ("", "link"): _link,
     ("", "guid"): _guid,
@@ -355,3 +383,14 @@ _ONCE = frozenset(
     {("", "title"), ("", "link"), ("", "guid"), ("", "description"), (_CONTENT, "encoded")}
     | {("", "pubdate")}
 )
+# the handlers by the tags they are commonly written with (_item_handler finds the others)
+_ITEM_TAGS = {
+    tag: (_split(tag), _ITEM.get(_split(tag), _inert))
+    for tag in (
+        *("title", "link", "guid", "description", "pubDate", "author", "category", "comments"),
+        *(f"{{{_CONTENT}}}encoded", f"{{{_DC}}}creator", "enclosure"),
+        *(f"{{{_MEDIA}}}thumbnail", f"{{{_MEDIA}}}content"),
+        *(f"{{http://wellformedweb.org/CommentAPI/}}{name}" for name in ("commentRss", "comment")),
+        "{http://purl.org/rss/1.0/modules/slash/}comments",
+    )
+}

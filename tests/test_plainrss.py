@@ -7,6 +7,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from feedparser.mixin import _FeedParserMixin
+from feedparser.urls import _urljoin
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.defuse import UnsafeDocument, defuse
 from aggregator.errors import ParseError
@@ -176,3 +180,37 @@ def test_random_feeds_read_the_same_both_ways() -> None:
         fast, slow = parsed(body, "", plain_rss=True), parsed(body, "", plain_rss=False)
         assert fast == slow, body.decode()
     assert taken > 400
+
+
+_URLISH = st.text(alphabet=st.sampled_from("htpsa:/.?&#[]%- é中\t"), max_size=20)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.one_of(_URLISH, st.text(max_size=20)))
+def test_shortcuts_skip_only_what_changes_nothing(text: str) -> None:
+    """A link is resolved only when it has `:///`, a title asked whether it looks like HTML
+    only when it has `</` or `&`: feedparser's functions give the same for the rest."""
+    if ":///" not in text:
+        assert _urljoin("", text) == text
+    if "</" not in text and "&" not in text:
+        assert not _FeedParserMixin.looks_like_html(text)
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        ("TITLE", "Link", "PUBDATE", "Guid", "Description", "Category", "comments"),
+        ("title", "link", "pubdate", "guid", "description", "category", "Comments"),
+    ],
+)
+def test_tags_in_any_case_read_the_same_both_ways(tags: tuple[str, ...]) -> None:
+    title, link, date, guid, description, category, comments = tags
+    item = (
+        f"<{title}>T</{title}><{link}>http://a.test/1</{link}>"
+        f"<{date}>Tue, 02 Jan 2024 06:13:21 +0000</{date}><{guid}>g</{guid}>"
+        f"<{description}>d</{description}><{category}>c</{category}>"
+        f"<{comments}>http://c.test/</{comments}>"
+    )
+    body = f"<rss><channel><title>t</title><item>{item}</item></channel></rss>".encode()
+    assert read_plain_rss(body, "") is not None
+    assert parsed(body, "", plain_rss=True) == parsed(body, "", plain_rss=False)
