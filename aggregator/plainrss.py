@@ -50,6 +50,7 @@ _CHANNEL_INERT = frozenset(
 )
 _IMAGE_PARTS = frozenset({"title", "url", "link", "width", "height", "description"})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_BEYOND_LATIN1 = re.compile("[^\x00-\xff]")
 _C1 = re.compile("[\x80-\x9f]")  # the characters feedparser reads as windows-1252
 _QUERY_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _PARSER = etree.XMLParser(
@@ -163,8 +164,9 @@ def _finish(output: str) -> str:
     read as windows-1252."""
     if output.isascii():  # both are the identity on ASCII
         return output
-    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
-        output = output.encode("iso-8859-1").decode("utf-8")
+    if _BEYOND_LATIN1.search(output) is None:  # else there is no Latin-1 to read as UTF-8
+        with contextlib.suppress(UnicodeDecodeError):
+            output = output.encode("iso-8859-1").decode("utf-8")
     return output.translate(_cp1252) if _C1.search(output) else output
 
 
