@@ -43,14 +43,25 @@ ENTRY_ID_LENGTH = 20
 TAG_LENGTH = 60
 # a category's `+` or `#` after a word is part of its name (`C++`, `C#`), else a separator
 _SHARP_END = re.compile(r"(?<=[^\W_])#(?=\s|$)")
+# the commonest link, which the general reading below leaves as it is (but for a `/` as its
+# path): a lowercase http(s) scheme and host without port or user, no query or fragment
+_PLAIN_LINK = re.compile(r"https?://([a-z0-9.-]+)(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?")
 
 
 def canonical_link(link: str | None) -> str | None:
     """A link with case, default ports, fragments and tracking parameters normalized away."""
     if not link:
         return None
+    link = link.strip()
+    plain = _PLAIN_LINK.fullmatch(link)
+    if plain:
+        return link if plain.group(2) else f"{link}/"
+    return _canonical(link)
+
+
+def _canonical(link: str) -> str | None:
     try:
-        parts = urlsplit(link.strip())
+        parts = urlsplit(link)
     except ValueError:
         return None
     scheme = parts.scheme.lower()
@@ -77,6 +88,13 @@ def link_key(link: str | None) -> str | None:
     canonical = canonical_link(link)
     if canonical is None:
         return None
+    plain = _PLAIN_LINK.fullmatch(canonical)
+    if plain:
+        return f"//{plain.group(1).removeprefix('www.')}{(plain.group(2) or '').rstrip('/') or '/'}"
+    return _key(canonical)
+
+
+def _key(canonical: str) -> str:
     parts = urlsplit(canonical)
     host = parts.netloc.removeprefix("www.")
     path = parts.path.rstrip("/") or "/"

@@ -12,10 +12,21 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.config import load_config
 from aggregator.frontmatter import read
-from aggregator.identity import entry_id, entry_identity, link_key, slug, tag_slug
+from aggregator.identity import (
+    _canonical,
+    _key,
+    canonical_link,
+    entry_id,
+    entry_identity,
+    link_key,
+    slug,
+    tag_slug,
+)
 from aggregator.pipeline import run_cycle
 from aggregator.state import State
 from aggregator.store import entry_path
@@ -535,3 +546,24 @@ def test_relative_links_resolve_against_the_url_the_feed_was_fetched_from(tmp_pa
     tree = ET.parse(tmp_path / "output" / "all.xml").getroot()
     hrefs = {x.get("href") for x in tree.iter(f"{atom_ns}link") if x.get("rel") == "alternate"}
     assert {f"{base}/posts/first", f"{base}/feeds/a/1", f"{base}/"} <= hrefs  # the source's site
+
+
+_LINKS = st.one_of(
+    st.builds(
+        "{}://{}{}".format,
+        st.sampled_from(["http", "https", "HTTP", "ftp", "http:", " https"]),
+        st.text(alphabet=st.sampled_from("ab0.-_:@[]%éW"), max_size=12),
+        st.text(alphabet=st.sampled_from("/aZ9.~%@:;?#&=_ é\t\n-"), max_size=16),
+    ),
+    st.text(max_size=30),
+)
+
+
+@settings(max_examples=800, deadline=None, derandomize=True)
+@given(_LINKS)
+def test_a_plain_link_reads_as_the_general_reading_reads_it(link: str) -> None:
+    """The shortcut for a plain link (lowercase http(s) scheme and host, no port, user, query
+    or fragment) gives what urlsplit, parse_qsl and urlunsplit give."""
+    canonical = _canonical(link.strip()) if link else None
+    assert canonical_link(link) == canonical
+    assert link_key(link) == (_key(canonical) if canonical else None)
