@@ -169,12 +169,8 @@ def _entry(entry: Any, feed: Any) -> EntryData:
         published=_date(entry.get("published_parsed")),
         updated=_date(dict.get(entry, "updated_parsed")),  # no fallback to published_parsed
         base_url=base or None,
-        authors=tuple(
-            a for a in (_text(x.get("name")) for x in entry.get("authors", []) or []) if a
-        ),
-        categories=tuple(
-            t for t in (_text(x.get("term")) for x in entry.get("tags", []) or []) if t
-        ),
+        authors=_texts(entry.get("authors", []), "name"),
+        categories=_texts(entry.get("tags", []), "term"),
         images=_images(entry),
         enclosures=_enclosures(entry),
         language=entry.get("language") or language or None,
@@ -190,6 +186,11 @@ def _title(feed: Any) -> str:
 
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+def _texts(items: Any, key: str) -> tuple[str, ...]:
+    """The texts under `key` of a list of dicts, stripped, the empty ones left out."""
+    return tuple([text for item in items or () if (text := _text(item.get(key)))])
 
 
 def _int(value: Any) -> int | None:

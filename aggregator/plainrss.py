@@ -50,6 +50,8 @@ _CHANNEL_INERT = frozenset(
 )
 _IMAGE_PARTS = frozenset({"title", "url", "link", "width", "height", "description"})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_GUID_ATTRIBUTES = frozenset({"ispermalink"})
+_CATEGORY_ATTRIBUTES = frozenset({"domain"})
 _BEYOND_LATIN1 = re.compile("[^\x00-\xff]")
 _C1 = re.compile("[\x80-\x9f]")  # the characters feedparser reads as windows-1252
 _QUERY_ENTITY = re.compile("&([A-Za-z0-9_]+);")
@@ -280,7 +282,7 @@ def _link(element: Any, entry: Feed) -> None:
 
 def _guid(element: Any, entry: Feed) -> None:
     permalink = not element.keys() or _attributes(element).get("ispermalink", "true") == "true"
-    value = _relative(element, frozenset({"ispermalink"}), resolve=permalink)
+    value = _relative(element, _GUID_ATTRIBUTES, resolve=permalink)
     entry["id"] = value
     if permalink:
         entry.setdefault("link", value)
@@ -320,7 +322,7 @@ def _category(element: Any, entry: Feed) -> None:
     scheme = _attributes(element).get("domain") if element.keys() else None
     tags = entry.setdefault("tags", [])
     _add_tag(tags, None, scheme)
-    value = _text(element, frozenset({"domain"}))
+    value = _text(element, _CATEGORY_ATTRIBUTES)
     if not value:
         return
     if tags and not tags[-1]["term"]:
