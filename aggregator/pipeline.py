@@ -309,6 +309,8 @@ class Preparing:
         self.now = now
         self.stop = stop
         self.pool = worker_pool(len(due))
+        if self.pool is not None and _new_feeds(due, states) >= defaults.PARALLEL_MIN_FEEDS:
+            self.pool.start_server()  # their bodies are surely parsed: the workers get ready
         self.rank = {source.name: rank for rank, source in enumerate(due)}
         self.waiting: list[tuple[int, str]] = []  # a heap of changed feeds not handed out yet
         self.bodies: dict[str, tuple[FeedConfig, Fetched]] = {}
@@ -526,3 +528,8 @@ def _adopted(previous: FeedState, source: FeedConfig, config: Config) -> str | N
 def _save(state: State, feed: FeedState) -> None:
     with state.transaction():
         state.save_feed(feed)
+
+
+def _new_feeds(due: Sequence[FeedConfig], states: dict[str, FeedState]) -> int:
+    """How many of the feeds have never had a body stored (a new project's are all such)."""
+    return sum(1 for source in due if states[source.name].body_hash is None)

@@ -37,19 +37,28 @@ class Pool:
     @property
     def executor(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            import multiprocessing.forkserver
+            import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(
-                ["aggregator.workers", "aggregator.publish", "langcodes"]
-            )
-            with _cwd_off_path():
-                multiprocessing.forkserver.ensure_running()  # and its resource tracker
+            self.start_server()
             self._executor = ProcessPoolExecutor(
-                self.size, mp_context=context, initializer=end_with, initargs=(os.getpid(),)
+                self.size,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=end_with,
+                initargs=(os.getpid(),),
             )
         return self._executor
+
+    def start_server(self) -> None:
+        """Start the fork server (and its resource tracker) unless it runs: it then preloads
+        the modules while this process goes on, where the first job would wait for them."""
+        import multiprocessing.forkserver
+
+        multiprocessing.get_context("forkserver").set_forkserver_preload(
+            ["aggregator.workers", "aggregator.publish", "langcodes"]
+        )
+        with _cwd_off_path():
+            multiprocessing.forkserver.ensure_running()
 
     def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T] | None:
         """`fn` run by a worker; None when the pool is broken (a worker process died, killed or
