@@ -258,12 +258,11 @@ def sanitize(markup: str, base_url: str | None) -> str:
             return ""  # a Markdown list number has at most 9 digits
         return match.group()
 
-    if _may_hold_placeholders(markup):
-        markup = _PLACEHOLDERS.sub("", markup)
     markup = _without_noscript_tags(markup)
     if not _parseable(markup):  # the text, as HTML made here (nh3 would be as slow on it)
-        return plain_to_html(_text_of(markup))
-    clean = _CLEANER.clean(markup)
+        return _without_placeholders(plain_to_html(_text_of(markup)))
+    # after nh3, which decodes a reference such as `&#xfdd0;` to the character itself
+    clean = _without_placeholders(_CLEANER.clean(markup))
     if "<img" in clean and (" data-" in clean or " srcset=" in clean):
         clean = _IMAGE.sub(_image_source, clean)
     clean = _TAG_WITH_ATTRIBUTES.sub(
@@ -334,6 +333,11 @@ def _may_hold_placeholders(text: str) -> bool:
     return b"\xef\xb7" in text.encode("utf-8", "surrogatepass")
 
 
+def _without_placeholders(text: str) -> str:
+    """The text without the characters this module uses as placeholders (noncharacters)."""
+    return _PLACEHOLDERS.sub("", text) if _may_hold_placeholders(text) else text
+
+
 def _without_noscript_tags(markup: str) -> str:
     if "<n" not in markup and "<N" not in markup and "</n" not in markup and "</N" not in markup:
         return markup
@@ -384,6 +388,7 @@ def first_image(clean: str) -> str | None:
 def to_markdown(clean: str) -> str:
     """Markdown for sanitized HTML that renders the same text: Markdown syntax characters in
     the text escaped, `<` and `>` as entities, no shortcode call, no summary divider."""
+    clean = _without_placeholders(clean)  # sanitize() leaves none, but a name may bring one
     try:
         marked = _mark(_kept_spaces(_joined(clean)))
         result = _native.convert(html=marked, options=_NATIVE_OPTIONS, visitor=None)

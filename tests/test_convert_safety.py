@@ -441,3 +441,30 @@ def test_script_in_an_escaped_title_never_reaches_the_front_matter(
     assert title.strip()
     for marker in ("<script", "onerror", "javascript:"):
         assert marker not in title.lower()
+
+
+@pytest.mark.parametrize("reference", ["&#xfdd0;", "&#xfde7;", "&#xfdde;", "&#64991;", "\ufdd5"])
+def test_noncharacters_the_converter_uses_inside_are_dropped_wherever_they_come_from(
+    reference: str,
+) -> None:
+    """U+FDD0 to U+FDEF stand in for text inside the conversion: one the feed brings, as a
+    character or as a reference nh3 decodes, or in an enclosure's file name, is dropped, never
+    read as one of them (a KeyError took the whole feed down, or a no-break space came out)."""
+    entry = EntryData(
+        guid="g",
+        link="https://site.example/a",
+        title="t",
+        content_html=f"<p>one {reference}two <img src='/i.png' alt='{reference}alt'></p>",
+        published=None,
+        updated=None,
+        enclosures=("https://site.example/%EF%B7%A7ep.mp3",),
+    )
+    feed = FeedData(title="f", link="https://site.example/", language=None, entries=(entry,))
+    source = FeedConfig(
+        name="s", url="https://site.example/f", lang=None, tags=(), front=FrontMatterDefaults()
+    )
+    post = convert_entry(entry, feed, source, ZoneInfo("UTC"), datetime(2024, 1, 1, tzinfo=UTC))
+    _, body = read(post.text)
+    assert "one two ![alt](https://site.example/i.png)" in body
+    assert "[ep.mp3](https://site.example/%EF%B7%A7ep.mp3)" in body
+    assert not any(0xFDD0 <= ord(char) <= 0xFDEF for char in post.text + post.html)
