@@ -100,14 +100,16 @@ def entry_xml(item: Item) -> str:
 
 def _text(indent: str, tag: str, text: str) -> str:
     """A text construct, sent as escaped HTML when it looks like markup (see _text_construct)."""
-    if _LOOKS_LIKE_HTML.search(text):
+    if ("<" in text or "&" in text) and _LOOKS_LIKE_HTML.search(text):
         return f'{indent}<{tag} type="html">{_escape(escape_text(text))}</{tag}>'
     return f"{indent}<{tag}>{_escape(text)}</{tag}>"
 
 
 def _escape(text: str) -> str:
     """Text as libxml2 writes it: `escape_text()`, and a carriage return as a reference."""
-    return _carriage_returns(escape_text(text))
+    if "&" in text or "<" in text or ">" in text or "\r" in text:
+        return _carriage_returns(escape_text(text))
+    return text
 
 
 def _carriage_returns(escaped: str) -> str:

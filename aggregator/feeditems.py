@@ -19,6 +19,7 @@ from aggregator.text import fold
 # 1990-01-01T00:00:00Z: feed validators call earlier dates implausible.
 PLAUSIBLE_SINCE = 631152000.0
 _ID_NAMESPACE = uuid.UUID("6f1c7e0e-4d0b-4c36-9a52-3a8f1d2b9e10")
+_NAMESPACE_BYTES = _ID_NAMESPACE.bytes
 _PLANE_NONCHARACTERS = "".join(
     chr(p * 0x10000 + 0xFFFE) + chr(p * 0x10000 + 0xFFFF) for p in range(1, 17)
 )
@@ -84,7 +85,7 @@ class Item:
 def urn(kind: str, key: str) -> str:
     """A stable `urn:uuid:` for a feed, an entry or a source: `uuid.uuid5(_ID_NAMESPACE, ...)`
     without the UUID object (a publish makes one for every entry of every feed it builds)."""
-    digest = bytearray(hashlib.sha1(_ID_NAMESPACE.bytes + f"{kind}:{key}".encode()).digest())
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{kind}:{key}".encode()).digest())
     digest[6] = digest[6] & 0x0F | 0x50  # version 5
     digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122 variant
     h = digest[:16].hex()
@@ -93,16 +94,41 @@ def urn(kind: str, key: str) -> str:
 
 def clean_text(text: str) -> str:
     """`text` without the characters XML forbids or validators flag."""
+    if "\ufffd" not in text and (text.isprintable() or text.replace("\n", "").isprintable()):
+        return text  # all it drops is unprintable (U+FFFD apart): most text has none of it
+    return _clean_text(text)
+
+
+def _clean_text(text: str) -> str:
+    """clean_text() the long way."""
     text = _UNWANTED.sub("", text)
     return _UNWANTED_ASTRAL.sub("", text) if _ASTRAL.search(text) else text
 
 
+def clean_line(text: str) -> str:
+    """`clean_text(fold(text))`: one line of text that XML can carry."""
+    if (
+        "\ufffd" not in text
+        and text.isprintable()
+        and "  " not in text
+        and not text.startswith(" ")
+        and not text.endswith(" ")
+    ):
+        # printable text holds no control character, and no white space but the plain space
+        return text
+    return clean_text(fold(text))
+
+
 def escape_text(text: str) -> str:
-    return html.escape(text, quote=False)
+    if "&" in text or "<" in text or ">" in text:
+        return html.escape(text, quote=False)
+    return text
 
 
 def escape_attr(text: str) -> str:
-    return html.escape(text, quote=True)
+    if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
+        return html.escape(text, quote=True)
+    return text
 
 
 def absolute_uri(url: str | None) -> str | None:
@@ -197,7 +223,7 @@ def make_item(
 ) -> Item:
     published, updated = settle_times(entry)
     link = absolute_uri(entry.link)
-    title = clean_text(fold(entry.title)) or link or source.title
+    title = clean_line(entry.title) or link or source.title
     return Item(
         atom_id=urn("entry", entry.id),
         title=title,
@@ -205,9 +231,9 @@ def make_item(
         published=published,
         updated=updated,
         updated_text=rfc3339(updated, tie_breaker(entry.id)),
-        authors=tuple(a for a in (clean_text(fold(x)) for x in entry.authors) if a),
-        tags=tuple(t for t in (clean_text(fold(x)) for x in entry.tags) if t),
-        summary=clean_text(fold(entry.summary)),
+        authors=tuple(a for a in map(clean_line, entry.authors) if a),
+        tags=tuple(t for t in map(clean_line, entry.tags) if t),
+        summary=clean_line(entry.summary),
         html=clean_text(content_html) or f"<p>{escape_text(title)}</p>",
         lang=langs.valid(entry.lang),
         source=source,

@@ -26,9 +26,13 @@ from aggregator.feeditems import (
     _ID_NAMESPACE,
     Item,
     SourceInfo,
+    _clean_text,
     absolute_uri,
+    clean_line,
     clean_text,
     encode_uri,
+    escape_attr,
+    escape_text,
     rfc3339,
     urn,
 )
@@ -36,6 +40,7 @@ from aggregator.opml import parse_opml
 from aggregator.pool import worker_pool
 from aggregator.publish import feed_path, publish, tag_slug
 from aggregator.state import State
+from aggregator.text import drop_controls, fold
 from tests.feedcheck import ATOM, XML_LANG, check_atom, check_json_feed, check_rss
 from tests.feedgen_entry import feedgen_entry
 from tests.helpers import snapshot, validate_atom
@@ -334,6 +339,32 @@ def _forbidden(char: str) -> bool:
 def test_clean_text_drops_exactly_what_xml_forbids_or_validators_flag(text: str) -> None:
     assert clean_text(text) == "".join(c for c in text if not _forbidden(c))
     assert clean_text("a\U0001fffeb\ufffe\U0010ffffc\x85") == "abc"
+
+
+_SHORTCUT_TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(codec=None, exclude_categories=()),
+        st.sampled_from([*" \n\r\t\x85\xa0\u3000\u2028\ufffd\ufdd0\U0001fffe&<>\"'", "中"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True)
+@given(_SHORTCUT_TEXT)
+def test_the_text_shortcuts_change_nothing(text: str) -> None:
+    assert clean_text(text) == _clean_text(text)
+    assert clean_line(text) == _clean_text(fold(text))
+    assert escape_text(text) == html.escape(text, quote=False)
+    assert escape_attr(text) == html.escape(text, quote=True)
+
+
+def test_printable_characters_are_all_kept_by_clean_text_and_fold() -> None:
+    """What the shortcuts of clean_text() and clean_line() rest on, for every code point."""
+    printable = "".join(c for c in map(chr, range(0x110000)) if c.isprintable() and c != "\ufffd")
+    assert _clean_text(printable) == printable
+    assert drop_controls(printable) == printable
+    assert [c for c in printable if c.isspace()] == [" "]
 
 
 _URI = st.tuples(
