@@ -10,7 +10,7 @@ import os
 import re
 import time
 import unicodedata
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +31,7 @@ from aggregator.feeditems import (
     urn,
 )
 from aggregator.pool import Pool, finished
-from aggregator.state import State, StoredEntry
+from aggregator.state import State, StoredEntry, fingerprint_entries
 from aggregator.text import fold
 from aggregator.websub import ping_hub
 
@@ -109,11 +109,13 @@ def source_infos(config: Config, state: State) -> dict[str, SourceInfo]:
 
 @dataclass(frozen=True)
 class _Job:
-    """A feed to build: its tag (None: all.xml), the formats that are stale, what it is made of."""
+    """A feed to build: its tag (None: all.xml), the formats that are stale, what it is made of
+    (its digest, and the rows of its entries it was computed from)."""
 
     tag: str | None
     formats: tuple[str, ...]
     digest: str
+    rows: tuple[tuple[object, ...], ...]
 
 
 @dataclass
@@ -143,8 +145,7 @@ def render_jobs(config: Config, jobs: list[_Job], now: float) -> _Rendered:
     with State(config.state_path) as state:
         renderer = _Publisher(config, state, now, recording=False)
         with ThreadPoolExecutor(defaults.PUBLISH_WRITERS) as renderer.writers:
-            for job in jobs:
-                renderer._build(job)
+            renderer._build_each(jobs)
             renderer._drain()
         learned = renderer.langs.known if renderer.langs.learned else {}
         return _Rendered(renderer.outputs, renderer.new_html, learned)
@@ -195,6 +196,7 @@ class _Publisher:
         )
         self.langs = LanguageTags(json.loads(state.meta(LANGS_KEY) or "{}"))
         self.items: OrderedDict[str, Item] = OrderedDict()  # the most recently used
+        self.uses: Counter[str] = Counter()  # feeds still to build that carry each entry
         self.pending: list[_Pending] = []
         self.new_html: list[tuple[str, str, str]] = []
         self.result = PublishResult()
@@ -232,7 +234,7 @@ class _Publisher:
             stale = [fmt for fmt, rel in paths.items() if not self._fresh(rel, previous, digest)]
             self.result.unchanged += len(paths) - len(stale)
             if stale:
-                jobs.append(_Job(tag, tuple(stale), digest))
+                jobs.append(_Job(tag, tuple(stale), digest, tuple(rows)))
         self._build_all(jobs, pool)
         self._save_html()
         gone = set(previous) - current
@@ -263,13 +265,11 @@ class _Publisher:
             shared = [
                 (part, pool.submit(render_jobs, self.config, part, self.now)) for part in parts[1:]
             ]
-        for job in parts[0]:
-            self._build(job)
+        self._build_each(parts[0])
         for part, future in shared:
             rendered = finished(future)
             if rendered is None:  # no worker took it, or its worker died on it
-                for job in part:
-                    self._build(job)
+                self._build_each(part)
                 continue
             self.result.by_workers += len(rendered.outputs)
             self.outputs.extend(rendered.outputs)
@@ -300,12 +300,19 @@ class _Publisher:
             return False
         return (stat.st_size, stat.st_mtime_ns) == record[1:]
 
+    def _build_each(self, jobs: list[_Job]) -> None:
+        """Build `jobs` in turn, keeping each entry's item built until the last of them that
+        carries it (within PUBLISH_ITEMS_KEPT)."""
+        self.uses.update(str(row[1]) for job in jobs for row in job.rows)  # row[1]: the entry's id
+        for job in jobs:
+            self._build(job)
+
     def _build(self, job: _Job) -> None:
         from aggregator.atom import FeedMeta, atom_entry, atom_feed  # loaded when a feed is built
         from aggregator.formats import json_feed, rss_feed
 
         tag = job.tag
-        items = self._items(self.state.newest(tag, self.site.entries_per_feed))
+        items = self._items(fingerprint_entries(job.rows))
         langs = {item.lang for item in items}
         lang = langs.pop() if len(langs) == 1 else None
         updated_text = max((i.updated_text for i in items), default=rfc3339(self.now))
@@ -367,9 +374,15 @@ class _Publisher:
                 entry.source, entry.source, None, None
             )
             self.items[entry.id] = make_item(entry, html, source, self.langs)
-        for entry in entries:
-            self.items.move_to_end(entry.id)
         items = [self.items[e.id] for e in entries]
+        for entry in entries:
+            left = self.uses[entry.id] - 1
+            if left > 0:
+                self.uses[entry.id] = left
+                self.items.move_to_end(entry.id)
+            else:  # no feed still to build carries it
+                self.uses.pop(entry.id, None)
+                self.items.pop(entry.id, None)
         while len(self.items) > defaults.PUBLISH_ITEMS_KEPT:  # their `<entry>` elements go too
             self.items.popitem(last=False)
         return items

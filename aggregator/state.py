@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -780,11 +781,26 @@ def _checkpointed(path: Path) -> bool:
         return True
 
 
-def _entry(row: tuple[object, ...]) -> StoredEntry:
-    values = dict(zip(_ENTRY_COLUMNS, row, strict=True))
-    values["authors"] = tuple(json.loads(str(values["authors"])))
-    values["tags"] = tuple(json.loads(str(values["tags"])))
-    return StoredEntry(**values)  # type: ignore[arg-type]
+def _entry(row: Sequence[object]) -> StoredEntry:
+    values = list(row)
+    values[_AUTHORS] = _json_tuple(str(values[_AUTHORS]))
+    values[_TAGS] = _json_tuple(str(values[_TAGS]))
+    return StoredEntry(*values)  # type: ignore[arg-type]
+
+
+_AUTHORS = _ENTRY_COLUMNS.index("authors")
+_TAGS = _ENTRY_COLUMNS.index("tags")
+
+
+@lru_cache(maxsize=4096)
+def _json_tuple(text: str) -> tuple[Any, ...]:
+    """A JSON list as a tuple, decoded once for the many entries that share it (tags, authors)."""
+    return tuple(json.loads(text))
+
+
+def fingerprint_entries(rows: Iterable[Sequence[object]]) -> list[StoredEntry]:
+    """The entries of `State.feed_fingerprint()` rows."""
+    return [_entry(row[1:]) for row in rows]
 
 
 _UPSERT_ENTRY = (

@@ -12,6 +12,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
@@ -19,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from aggregator import defaults
+from aggregator import defaults, feeditems
 from aggregator.atom import atom_entry
 from aggregator.config import Config
 from aggregator.feeditems import (
@@ -39,7 +40,7 @@ from aggregator.feeditems import (
 from aggregator.opml import parse_opml
 from aggregator.pool import worker_pool
 from aggregator.publish import feed_path, publish, tag_slug
-from aggregator.state import State
+from aggregator.state import State, StoredEntry
 from aggregator.text import drop_controls, fold
 from tests.feedcheck import ATOM, XML_LANG, check_atom, check_json_feed, check_rss
 from tests.feedgen_entry import feedgen_entry
@@ -137,6 +138,31 @@ def test_feed_metadata_and_newest_entries_first(tmp_path: Path) -> None:
     assert links == {"self": BASE + "tags/news.xml", "alternate": BASE}
     assert root.findtext(f"{ATOM}title") == "Test digest — news"
     check_output(config)
+
+
+def test_each_entry_is_built_once_however_many_feeds_carry_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry is kept built until the last feed that carries it, even past many feeds that do
+    not (here the newest two: in all.xml first, in `zz` last)."""
+    config = project(tmp_path, BASE, "entries_per_feed = 2\n")
+    with State(config.state_path) as state:
+        for n in range(16):
+            add_entry(config, state, f"e{n}", source=f"s{n % 8}", date=BASE_TIME - n, tags=("zz",))
+        built: list[str] = []
+
+        def make_item(entry: StoredEntry, *rest: Any) -> Item:
+            built.append(entry.id)
+            return feeditems.make_item(entry, *rest)
+
+        monkeypatch.setattr("aggregator.publish.make_item", make_item)
+        monkeypatch.setattr(defaults, "PUBLISH_ITEMS_KEPT", 4)
+        publish(config, state)
+    assert sorted(built) == sorted(f"e{n}" for n in range(16))
+    assert [e[1] for e in entries_of(config.site.output_dir / "tags" / "zz.xml").values()] == [
+        "Entry e0",
+        "Entry e1",
+    ]
 
 
 def test_second_publish_touches_nothing(tmp_path: Path) -> None:
