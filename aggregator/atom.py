@@ -32,9 +32,6 @@ _LOOKS_LIKE_HTML = re.compile(r"</?[A-Za-z][^<>]*>|&#?\w")
 Element: TypeAlias = Any  # an lxml element (lxml ships no type information)
 _FEED_END = b"</feed>\n"
 _ENTRY_START = "  <entry>"
-# What libxml2 escapes in attribute values beside & < > " (the characters XML forbids are never
-# there: every text of an item went through clean_text()).
-_ATTR_ESCAPES = {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
 
 
 @dataclass(frozen=True)
@@ -118,11 +115,12 @@ def _carriage_returns(escaped: str) -> str:
 
 
 def _attr(value: str) -> str:
-    """An attribute value as libxml2 writes it."""
-    value = _escape(value).replace('"', "&quot;")
-    for char, reference in _ATTR_ESCAPES.items():
-        if char in value:
-            value = value.replace(char, reference)
+    """An attribute value as libxml2 writes it: what _escape() does, and a quote, a newline or a
+    tab as a reference (the characters XML forbids are never there: every text of an item went
+    through clean_text())."""
+    value = _escape(value)
+    if '"' in value or "\n" in value or "\t" in value:
+        value = value.replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
     return value
 
 

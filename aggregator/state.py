@@ -572,10 +572,10 @@ class State:
         """Rendered HTML by entry id: (hash of the entry file it was rendered from, html)."""
         out: dict[str, tuple[str, str]] = {}
         for chunk in _chunks(list(ids)):
-            for entry_id, digest, html in self.db.execute(
+            rows = self.db.execute(
                 f"SELECT id, hash, html FROM entry_html WHERE id IN ({_marks(chunk)})", chunk
-            ):
-                out[entry_id] = (digest, html)
+            ).fetchall()
+            out.update((entry_id, (digest, html)) for entry_id, digest, html in rows)
         return out
 
     def save_html(self, rows: Iterable[tuple[str, str, str]]) -> None:
