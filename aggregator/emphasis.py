@@ -35,7 +35,9 @@ _DELIMITER = re.compile(r"\*+|~~")
 _MARKERS = re.compile("[\ufdde\ufddf]")
 _ENDING_BREAK = re.compile(r"(?<!\\)((?:\\\\)*)(?:\\\n[ \t]*)+(?=\n|\Z)")
 _TICKS = re.compile("`+")
-_TABLE = re.compile(r"^\|.*(?:\n\|.*)*", re.MULTILINE)
+_TABLE = re.compile(r"\|.*(?:\n\|.*)*")
+# a table after the first line: a regex led by text is found much faster than one led by `^`
+_LATER_TABLE = re.compile(r"\n(\|.*(?:\n\|.*)*)")
 _CELL_EDGE = re.compile(r"(?<!\\)\|")
 _RULE = re.compile(r":?-+:?")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -49,7 +51,7 @@ def hold_emphasis(markdown: str) -> str:
     if OPEN not in markdown:
         return markdown
     if markdown.startswith("|") or "\n|" in markdown:
-        markdown = _TABLE.sub(_align, markdown)
+        markdown = _aligned_tables(markdown)
     if not _may_break(markdown):
         return markdown.replace(OPEN, "").replace(CLOSE, "")
     out: list[str] = []
@@ -71,7 +73,9 @@ def _may_break(text: str) -> bool:
     while opened >= 0:
         closed = text.find(CLOSE, opened)
         following = text.find(OPEN, opened + 1)
-        if closed < 0 or 0 <= following < closed or _BLANK_LINE.search(text, opened, closed):
+        if closed < 0 or 0 <= following < closed:
+            return True
+        if text.find("\n", opened, closed) >= 0 and _BLANK_LINE.search(text, opened, closed):
             return True
         first, last = text[opened + 1], text[closed - 1]
         if first == CLOSE or first.isspace() or last.isspace():
@@ -97,13 +101,23 @@ def _is_plain_edge(char: str) -> bool:
     return char.isspace() or char in _ASCII_PUNCTUATION
 
 
-def _align(table: re.Match[str]) -> str:
+def _aligned_tables(markdown: str) -> str:
+    """The Markdown with each table (a run of lines that start with `|`) aligned."""
+    head = ""
+    if first := _TABLE.match(markdown):
+        head, markdown = _align(first.group()), markdown[first.end() :]
+    return head + _LATER_TABLE.sub(lambda table: "\n" + _align(table.group(1)), markdown)
+
+
+def _align(table: str) -> str:
     """A table with its columns as wide as their widest text without the markers, which the
     converter counted."""
-    lines = table.group().split("\n")
+    if OPEN not in table and CLOSE not in table:
+        return table
+    lines = table.split("\n")
     rows = [[cell.strip(" ") for cell in _CELL_EDGE.split(line)[1:-1]] for line in lines]
-    if len({len(row) for row in rows}) != 1 or not any(_MARKERS.search(line) for line in lines):
-        return table.group()
+    if len({len(row) for row in rows}) != 1:
+        return table
     rules = [all(_RULE.fullmatch(cell) for cell in row) for row in rows]
     widths = [
         max([3, *(_width(row[column]) for row, rule in zip(rows, rules, strict=True) if not rule)])

@@ -138,6 +138,12 @@ _IMAGE = re.compile(r"<img(\s[^>]*)?>")
 _CANDIDATE_URL = re.compile(r"[\s,]*(\S+)")
 _CANDIDATE_SIZE = re.compile(r"(\d+(?:\.\d+)?)[wx]")
 _IMAGE_WITHOUT_SOURCE = re.compile(r'<img\b(?![^>]*\ssrc=")[^>]*>')
+# in nh3's output but an iframe's (raw) text every `<` and `>` is markup and each tag is its name
+# then ` name="value"` for each attribute, no value holding `"`, `<` or `>`: an attribute to
+# rewrite is one of those with the rest of its tag after it (an even number of quotes)
+_REWRITTEN = re.compile(
+    r' (href|src|cite|longdesc|poster|class|start)="([^"<>]*)"(?=(?: [a-z-]+="[^"<>]*")*>)'
+)
 _INVISIBLE_CONTENT = re.compile(
     r"<(script|style|template)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
 )
@@ -265,12 +271,17 @@ def sanitize(markup: str, base_url: str | None) -> str:
     clean = _without_placeholders(_CLEANER.clean(markup))
     if "<img" in clean and (" data-" in clean or " srcset=" in clean):
         clean = _IMAGE.sub(_image_source, clean)
-    clean = _TAG_WITH_ATTRIBUTES.sub(
-        lambda tag: f"<{tag.group(1)}{_ATTRIBUTE_VALUE.sub(attribute, tag.group(2))}>", clean
-    )
     if "<iframe" in clean:
+        clean = _TAG_WITH_ATTRIBUTES.sub(
+            lambda tag: f"<{tag.group(1)}{_ATTRIBUTE_VALUE.sub(attribute, tag.group(2))}>", clean
+        )
         clean = _IFRAME.sub(_iframe_link, clean)
-    return _IMAGE_WITHOUT_SOURCE.sub("", clean) if "<img" in clean else clean
+        return _IMAGE_WITHOUT_SOURCE.sub("", clean) if "<img" in clean else clean
+    clean = _REWRITTEN.sub(attribute, clean)
+    # no image lacks a source when each has one first, as nh3 writes most
+    if clean.count("<img") > clean.count('<img src="'):
+        return _IMAGE_WITHOUT_SOURCE.sub("", clean)
+    return clean
 
 
 def _image_source(image: re.Match[str]) -> str:
