@@ -67,6 +67,7 @@ _WORD_HYPHEN, _WORD_UNDER, _DIGIT_DOT, _DEFINITION, _BANG = (
 # for the ones with a meaning (an indent in Chinese text, French spacing before `!` and `%`)
 _SPACES = {space: chr(0xFDE1 + n) for n, space in enumerate("\u2002\u2003\u2007\u2009\u202f\u3000")}
 _KEEP_SPACES = str.maketrans(_SPACES)
+_TEXT_SEPARATOR = "\ufdef"  # between the texts _mark() marks in one go
 _PLACEHOLDERS = re.compile("[\ufdd0-\ufdef]")
 _RESTORED = re.compile("[\ufdd0-\ufddd\ufde0-\ufdef]")  # not the markers, which stay
 _RESTORED_UTF8 = re.compile(b"\xef\xb7[\x90-\x9d\xa0-\xaf]")  # those, found faster
@@ -98,6 +99,14 @@ _TAG = re.compile(
     r"<(?!/?(?:p|li|[ou]l|tr|t(?:able|body|head)|div|figure|blockquote|br|hr)>)"
     r"(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"
 )
+# _TAG where no `<pre>` or code element opens: it also leaves in the text the inline elements
+# that only count towards `inline` (read for a `<pre>`) and `<a>` (dropped inside code)
+_TAG_OUTSIDE_CODE = re.compile(
+    r"<(?!/?(?:p|li|[ou]l|tr|t(?:able|body|head)|div|figure|blockquote|br|hr"
+    r"|a|abbr|acronym|bdi|bdo|cite|data|ins|q|small|span|sub|sup|time|u|h[1-6]|caption"
+    r"|summary|t[dh])>)(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"
+)
+_CODE_OPENS = re.compile(r"<(?:pre|code|kbd|samp|tt)(?![a-zA-Z0-9])", re.IGNORECASE)
 # inside a word, `-`, `_` (between letters or digits) and a decimal point mean nothing to
 # Markdown: spare them escapes
 _WORD_HYPHEN_RE = re.compile(r"-(?<=\w-)(?=\w)")
@@ -488,18 +497,20 @@ def _mark(clean: str) -> str:
     emphasis = dict.fromkeys(EMPHASIS_TAGS.values(), 0)
     terms: list[bool] = []  # for each open list of definitions: whether it had a term yet
     definitions: list[bool] = []  # for each open <dd>: whether it is a definition
-    parts = _TAG.split(clean)  # text, then each tag's `/`, name and attributes, then text
+    tag = _TAG if _CODE_OPENS.search(clean) else _TAG_OUTSIDE_CODE
+    parts = tag.split(clean)  # text, then each tag's `/`, name and attributes, then text
     last = len(parts) - 1
     out: list[str] = []
+    marked: list[int] = []  # where in `out` the text outside code is, marked all at once
     for index in range(0, last + 1, 4):
         text = parts[index]
         if text:
             if code:
                 text = text.replace("&nbsp;", _NBSP)
             else:
-                text = _marked_text(text)
                 if index < last and text[-1] == "!":  # `![` would make the link an image
                     text = text[:-1] + _BANG
+                marked.append(len(out))
             out.append(text)
         if index == last:
             break
@@ -529,8 +540,13 @@ def _mark(clean: str) -> str:
         if attributes and ("alt=" in attributes or "title=" in attributes):
             attributes = _ATTRIBUTE.sub(_mark_attribute, attributes)
         out.append(f"<{closing}{name}{attributes}>")
-    marked = "".join(out)
-    return _DEFINITION_START.sub(rf"\g<0>{_DEFINITION}", marked) if "<dd>" in marked else marked
+    if marked:
+        # the separator is no word character or digit, as the edge of each text is not
+        texts = _marked_text(_TEXT_SEPARATOR.join([out[at] for at in marked]))
+        for at, text in zip(marked, texts.split(_TEXT_SEPARATOR), strict=True):
+            out[at] = text
+    result = "".join(out)
+    return _DEFINITION_START.sub(rf"\g<0>{_DEFINITION}", result) if "<dd>" in result else result
 
 
 def _marked_text(text: str) -> str:
