@@ -7,6 +7,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from itertools import islice
 from typing import NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
@@ -125,16 +126,24 @@ def format_date(when: datetime, tz: ZoneInfo) -> str:
 
 def source_link(name: str, url: str) -> str:
     """The closing `[name](url)` line, the name escaped so that it shows as written."""
-    label = _LABEL_ESCAPES.sub(r"\\\1", fold(name)).replace("<", "&lt;").replace(">", "&gt;")
     target = f"<{url}>" if re.search(r"[\s()<>]", url) else url
-    return markdown.defuse_hugo(f"[{label}]({target})")
+    return markdown.defuse_hugo(f"[{_label(name)}]({target})")
+
+
+@lru_cache(maxsize=1024)
+def _label(name: str) -> str:
+    """A source's name as link text (the same for every entry of the source)."""
+    return _LABEL_ESCAPES.sub(r"\\\1", fold(name)).replace("<", "&lt;").replace(">", "&gt;")
 
 
 def entry_title(entry: EntryData, plain: str, link: str, fallback: str) -> str:
     """Plain one-line title; an untitled entry is named by its first words, else its link."""
     title = markdown.plain_text(entry.title) if entry.title_html else entry.title
+    defused = _defused_title(title)
+    if defused:
+        return defused
     words = truncate_words(plain, UNTITLED_LENGTH)
-    return _defused_title(title) or (words and _defused_title(words)) or link or fallback
+    return (words and _defused_title(words)) or link or fallback
 
 
 def _defused_title(title: str) -> str:
