@@ -31,7 +31,7 @@ from aggregator.feeditems import (
     urn,
 )
 from aggregator.pool import Pool, finished
-from aggregator.state import State, StoredEntry, fingerprint_entries
+from aggregator.state import State, StoredEntry
 from aggregator.text import fold
 from aggregator.websub import ping_hub
 
@@ -110,12 +110,12 @@ def source_infos(config: Config, state: State) -> dict[str, SourceInfo]:
 @dataclass(frozen=True)
 class _Job:
     """A feed to build: its tag (None: all.xml), the formats that are stale, what it is made of
-    (its digest, and the rows of its entries it was computed from)."""
+    (its digest, and the ids of its entries, newest first)."""
 
     tag: str | None
     formats: tuple[str, ...]
     digest: str
-    rows: tuple[tuple[object, ...], ...]
+    ids: tuple[str, ...]
 
 
 @dataclass
@@ -234,7 +234,8 @@ class _Publisher:
             stale = [fmt for fmt, rel in paths.items() if not self._fresh(rel, previous, digest)]
             self.result.unchanged += len(paths) - len(stale)
             if stale:
-                jobs.append(_Job(tag, tuple(stale), digest, tuple(rows)))
+                # the ids, not the rows: a publish of every tag would hold them all at once
+                jobs.append(_Job(tag, tuple(stale), digest, tuple(str(row[1]) for row in rows)))
         self._build_all(jobs, pool)
         self._save_html()
         gone = set(previous) - current
@@ -303,7 +304,7 @@ class _Publisher:
     def _build_each(self, jobs: list[_Job]) -> None:
         """Build `jobs` in turn, keeping each entry's item built until the last of them that
         carries it (within PUBLISH_ITEMS_KEPT)."""
-        self.uses.update(str(row[1]) for job in jobs for row in job.rows)  # row[1]: the entry's id
+        self.uses.update(entry_id for job in jobs for entry_id in job.ids)
         for job in jobs:
             self._build(job)
 
@@ -312,7 +313,7 @@ class _Publisher:
         from aggregator.formats import json_feed, rss_feed
 
         tag = job.tag
-        items = self._items(fingerprint_entries(job.rows))
+        items = self._items(self.state.newest(tag, self.site.entries_per_feed))
         langs = {item.lang for item in items}
         lang = langs.pop() if len(langs) == 1 else None
         updated_text = max((i.updated_text for i in items), default=rfc3339(self.now))

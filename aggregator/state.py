@@ -798,11 +798,6 @@ def _json_tuple(text: str) -> tuple[Any, ...]:
     return tuple(json.loads(text))
 
 
-def fingerprint_entries(rows: Iterable[Sequence[object]]) -> list[StoredEntry]:
-    """The entries of `State.feed_fingerprint()` rows."""
-    return [_entry(row[1:]) for row in rows]
-
-
 _UPSERT_ENTRY = (
     f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _ENTRY_COLUMNS)}) "
