@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -259,6 +260,44 @@ def resolve_url(url: str, base: str | None, schemes: frozenset[str]) -> str | No
 
 def sanitize(markup: str, base_url: str | None) -> str:
     """Allowlisted HTML: absolute http(s)/mailto links, http(s) images, embeds made links."""
+    markup = _without_noscript_tags(markup)
+    if not _parseable(markup):  # the text, as HTML made here (nh3 would be as slow on it)
+        return _without_placeholders(plain_to_html(_text_of(markup)))
+    # after nh3, which decodes a reference such as `&#xfdd0;` to the character itself
+    clean = _without_placeholders(_CLEANER.clean(markup))
+    if "<img" in clean and (" data-" in clean or " srcset=" in clean):
+        clean = _IMAGE.sub(_image_source, clean)
+    if "<iframe" in clean:
+        return _rewritten_tag_by_tag(clean, base_url)
+    return _rewritten(clean, base_url)
+
+
+def _rewritten(clean: str, base_url: str | None) -> str:
+    """nh3's output without an iframe, its attributes rewritten (_rewriter()) in one pass over
+    it, images without a source dropped: what _rewritten_tag_by_tag() gives for it."""
+    clean = _REWRITTEN.sub(_rewriter(base_url), clean)
+    # no image lacks a source when each has one first, as nh3 writes most
+    if clean.count("<img") > clean.count('<img src="'):
+        return _IMAGE_WITHOUT_SOURCE.sub("", clean)
+    return clean
+
+
+def _rewritten_tag_by_tag(clean: str, base_url: str | None) -> str:
+    """Any output of nh3 (an iframe's raw text included) with its attributes rewritten a tag
+    at a time, embeds made links and images without a source dropped."""
+    attribute = _rewriter(base_url)
+    clean = _TAG_WITH_ATTRIBUTES.sub(
+        lambda tag: f"<{tag.group(1)}{_ATTRIBUTE_VALUE.sub(attribute, tag.group(2))}>", clean
+    )
+    if "<iframe" in clean:
+        clean = _IFRAME.sub(_iframe_link, clean)
+    return _IMAGE_WITHOUT_SOURCE.sub("", clean) if "<img" in clean else clean
+
+
+def _rewriter(base_url: str | None) -> Callable[[re.Match[str]], str]:
+    """The rewriting of one ` name="value"` attribute: a URL made absolute (the attribute
+    dropped when it is not a safe one), a code class made its language, a list start too long
+    for Markdown dropped, any other kept."""
 
     def attribute(match: re.Match[str]) -> str:
         key, value = match.groups()
@@ -273,24 +312,7 @@ def sanitize(markup: str, base_url: str | None) -> str:
             return ""  # a Markdown list number has at most 9 digits
         return match.group()
 
-    markup = _without_noscript_tags(markup)
-    if not _parseable(markup):  # the text, as HTML made here (nh3 would be as slow on it)
-        return _without_placeholders(plain_to_html(_text_of(markup)))
-    # after nh3, which decodes a reference such as `&#xfdd0;` to the character itself
-    clean = _without_placeholders(_CLEANER.clean(markup))
-    if "<img" in clean and (" data-" in clean or " srcset=" in clean):
-        clean = _IMAGE.sub(_image_source, clean)
-    if "<iframe" in clean:
-        clean = _TAG_WITH_ATTRIBUTES.sub(
-            lambda tag: f"<{tag.group(1)}{_ATTRIBUTE_VALUE.sub(attribute, tag.group(2))}>", clean
-        )
-        clean = _IFRAME.sub(_iframe_link, clean)
-        return _IMAGE_WITHOUT_SOURCE.sub("", clean) if "<img" in clean else clean
-    clean = _REWRITTEN.sub(attribute, clean)
-    # no image lacks a source when each has one first, as nh3 writes most
-    if clean.count("<img") > clean.count('<img src="'):
-        return _IMAGE_WITHOUT_SOURCE.sub("", clean)
-    return clean
+    return attribute
 
 
 def _image_source(image: re.Match[str]) -> str:
