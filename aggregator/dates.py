@@ -5,6 +5,7 @@ out of range (`2024-13-45`, which it rolled over into 2025-01-01), read as no da
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -52,16 +53,9 @@ _AFTERNOON = ("下午", "午後", "오후")
 # the commonest shape, `Tue, 02 Jan 2024 06:13:21 +0000`: the handlers tried before feedparser's
 # RFC 822 one (these three and its W3C one) all give None for it
 _RFC822 = re.compile(
-    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) "
-    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([0-9]{4}) "
-    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) (?:([+-])([0-9]{2})([0-9]{2})|GMT|UT|Z)"
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov"
+    r"|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} (?:[+-][0-9]{4}|GMT|UT|Z)"
 )
-_MONTHS = {
-    name: number
-    for number, name in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
 
 
 def install_in_feedparser() -> None:
@@ -71,23 +65,13 @@ def install_in_feedparser() -> None:
 
 
 def parse_date(value: str) -> time.struct_time | None:
-    """feedparser's reading of a date (its _parse_date, these handlers installed), with the
-    commonest shape read as its RFC 822 handler, which takes it, reads it."""
-    found = _RFC822.fullmatch(value)
-    if found and _date_handlers[:5] == _BEFORE_RFC822:
-        day, month, year, hour, minute, second, sign, hours, minutes = found.groups()
-        try:
-            stamp = datetime(
-                int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second)
-            )
-            if sign:
-                offset = timedelta(hours=int(hours), minutes=int(minutes))
-                stamp = stamp - offset if sign == "+" else stamp + offset
-            return stamp.utctimetuple()
-        except (OverflowError, ValueError):  # the handler gives None: the others are tried
-            pass
-    parsed: time.struct_time | None = _parse_date(value)
-    return parsed
+    """feedparser's reading of a date (its _parse_date, these handlers installed), the
+    commonest shape handed straight to the RFC 822 handler, the first to take it."""
+    parsed: time.struct_time | None = None
+    if _RFC822.fullmatch(value) and _date_handlers[:5] == _BEFORE_RFC822:
+        with contextlib.suppress(KeyError, OverflowError, ValueError):  # as _parse_date does
+            parsed = _parse_date_rfc822(value)
+    return parsed or _parse_date(value)
 
 
 def _out_of_range(value: str) -> time.struct_time | None:
