@@ -235,11 +235,8 @@ def _item(item: Any) -> Feed:
     _check_attributes(item)
     entry: Feed = {}
     once: set[tuple[str, str]] = set()
-    for child in item:
-        tag = child.tag
-        if not isinstance(tag, str):  # comments and processing instructions
-            continue
-        key, handler = _ITEM_TAGS.get(tag) or _item_handler(_name(child))
+    for child in _children(item):
+        key, handler = _ITEM_TAGS.get(child.tag) or _item_handler(_name(child))
         if key in _ONCE:
             if key in once:
                 raise _Decline
@@ -249,6 +246,7 @@ def _item(item: Any) -> Feed:
 
 
 def _item_handler(key: tuple[str, str]) -> tuple[tuple[str, str], Handler]:
+    """The key and handler of an item's child (declines an unknown child)."""
     handler = _ITEM.get(key)
     if handler is not None:
         return key, handler
@@ -389,7 +387,7 @@ _ONCE = frozenset(
 )
 # the handlers by the tags they are commonly written with (_item_handler finds the others)
 _ITEM_TAGS = {
-    tag: (_split(tag), _ITEM.get(_split(tag), _inert))
+    tag: _item_handler(_split(tag))
     for tag in (
         *("title", "link", "guid", "description", "pubDate", "author", "category", "comments"),
         *(f"{{{_CONTENT}}}encoded", f"{{{_DC}}}creator", "enclosure"),
