@@ -95,18 +95,16 @@ _ALT_MARKS = {**_TITLE_MARKS, "*": _STAR, "_": _UNDER, "`": _TICK, "[": _LBRACK,
 _TITLE_RE = re.compile("&lt;|&gt;|&amp;|[{]")
 _ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
 
-# a tag but a common block one with nothing to mark (_mark() writes those as they are)
-_TAG = re.compile(
-    r"<(?!/?(?:p|li|[ou]l|tr|t(?:able|body|head)|div|figure|blockquote|br|hr)>)"
-    r"(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"
+# common block tags with nothing to mark (_mark() leaves them in the text as they are), and the
+# inline ones that only count towards `inline` (read for a `<pre>`) or are `<a>` (dropped
+# inside code): those too where no `<pre>` or code element opens
+_PLAIN_BLOCKS = r"p|li|[ou]l|tr|t(?:able|body|head)|div|figure|blockquote|br|hr"
+_PLAIN_INLINE = (
+    r"a|abbr|acronym|bdi|bdo|cite|data|ins|q|small|span|sub|sup|time|u|h[1-6]|caption|summary|t[dh]"
 )
-# _TAG where no `<pre>` or code element opens: it also leaves in the text the inline elements
-# that only count towards `inline` (read for a `<pre>`) and `<a>` (dropped inside code)
-_TAG_OUTSIDE_CODE = re.compile(
-    r"<(?!/?(?:p|li|[ou]l|tr|t(?:able|body|head)|div|figure|blockquote|br|hr"
-    r"|a|abbr|acronym|bdi|bdo|cite|data|ins|q|small|span|sub|sup|time|u|h[1-6]|caption"
-    r"|summary|t[dh])>)(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"
-)
+_TAG_REST = r"(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"
+_TAG = re.compile(rf"<(?!/?(?:{_PLAIN_BLOCKS})>){_TAG_REST}")
+_TAG_OUTSIDE_CODE = re.compile(rf"<(?!/?(?:{_PLAIN_BLOCKS}|{_PLAIN_INLINE})>){_TAG_REST}")
 _CODE_OPENS = re.compile(r"<(?:pre|code|kbd|samp|tt)(?![a-zA-Z0-9])", re.IGNORECASE)
 # inside a word, `-`, `_` (between letters or digits) and a decimal point mean nothing to
 # Markdown: spare them escapes
