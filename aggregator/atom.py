@@ -104,9 +104,7 @@ def _text(indent: str, tag: str, text: str) -> str:
 
 def _escape(text: str) -> str:
     """Text as libxml2 writes it: `escape_text()`, and a carriage return as a reference."""
-    if "&" in text or "<" in text or ">" in text or "\r" in text:
-        return _carriage_returns(escape_text(text))
-    return text
+    return _carriage_returns(escape_text(text))
 
 
 def _carriage_returns(escaped: str) -> str:
