@@ -22,6 +22,7 @@ from aggregator.health import describe_duration, fresh_for, request_url, retry_a
 from aggregator.models import Fetched
 from aggregator.netguard import Refused, address_kind, make_transport
 from aggregator.state import FeedState
+from aggregator.text import one_line
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
@@ -109,7 +110,7 @@ async def fetch_one(
     except httpx.HTTPError as exc:
         raise FetchError(feed.name, _describe(exc, settings)) from None
     except httpx.InvalidURL as exc:
-        raise FetchError(feed.name, f"invalid URL ({_one_line(str(exc))})") from None
+        raise FetchError(feed.name, f"invalid URL ({one_line(str(exc))})") from None
     except (Refused, DecodeError) as exc:
         raise FetchError(feed.name, str(exc)) from None
 
@@ -162,9 +163,9 @@ def _redirect_target(response: httpx.Response, name: str) -> str:
     try:
         target = response.url.join(location).copy_with(fragment=None)
     except httpx.InvalidURL:
-        raise FetchError(name, f"redirect to an invalid URL ({_one_line(location)})") from None
+        raise FetchError(name, f"redirect to an invalid URL ({one_line(location)})") from None
     if target.scheme not in ("http", "https"):
-        raise FetchError(name, f"redirect to a non-http(s) URL refused ({_one_line(location)})")
+        raise FetchError(name, f"redirect to a non-http(s) URL refused ({one_line(location)})")
     return str(_with_credentials(target, response.url))
 
 
@@ -272,7 +273,7 @@ def _status(code: int) -> str:
 
 
 def _describe(exc: httpx.HTTPError, settings: FetchConfig) -> str:
-    detail = _one_line(ERRNO_PREFIX.sub("", str(exc)))
+    detail = one_line(ERRNO_PREFIX.sub("", str(exc)))
     if isinstance(exc, httpx.ConnectTimeout):
         return f"could not connect within {settings.connect_timeout:g} s"
     if isinstance(exc, httpx.TimeoutException):
@@ -297,11 +298,6 @@ def _system_error(exc: BaseException) -> str | None:
             return cause.strerror
         cause = cause.__cause__ or cause.__context__
     return None
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def fetch_all(
@@ -345,7 +341,7 @@ async def fetch_all(
                     try:
                         host = httpx.URL(request_url(feed.url, state)).host
                     except httpx.InvalidURL as exc:
-                        reason = f"invalid URL ({_one_line(str(exc))})"
+                        reason = f"invalid URL ({one_line(str(exc))})"
                         raise FetchError(feed.name, reason) from None
                     slot = per_host.setdefault(host, asyncio.Semaphore(settings.per_host))
                     async with slot, overall:
@@ -354,7 +350,7 @@ async def fetch_all(
             except FeedError as exc:
                 result = exc
             except Exception as exc:  # an unforeseen failure of one feed must not stop the rest
-                detail = _one_line(f"{type(exc).__name__}: {exc}")
+                detail = one_line(f"{type(exc).__name__}: {exc}")
                 result = FetchError(feed.name, f"unexpected error: {detail}")
             return result, time.monotonic() - started
 

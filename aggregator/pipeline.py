@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, TypeVar
 from aggregator import defaults, eventloop, health, tls
 from aggregator.atomic import blamed_path, discard, remove_stale_temps
 from aggregator.config import Config, FeedConfig
-from aggregator.errors import FeedError, ParseError
+from aggregator.errors import FeedError, ParseError, StateError
 from aggregator.fetch import FetchError, default_user_agent, fetch_all
 from aggregator.models import Fetched
 from aggregator.pool import worker_pool
 from aggregator.publish import PublishResult, publish
 from aggregator.state import FEEDS_INDEXED, FeedState, State
 from aggregator.store import entry_folder, store_posts
+from aggregator.text import one_line
 
 if TYPE_CHECKING:  # parsing and converting load only in a cycle where a feed changed
     from aggregator.reconcile import ReconcileResult
@@ -491,29 +492,55 @@ def _settle(
     from aggregator.workers import settle_dates
 
     feed = prepared.feed
-    if feed.cut_off:  # no validators kept: the next fetch reads it whole, not a 304
+    # no validators kept: the next fetch reads it whole, not a 304 (a body that left entries
+    # out, cut off or not converted, is not taken as stored either: they are tried again)
+    if feed.cut_off or prepared.failed:
         result = replace(result, etag=None, last_modified=None)
+    stored_hash = None if prepared.failed else digest
     try:
         posts = settle_dates(prepared, source, config.site.timezone, state)
         success = health.succeeded(previous, result, clock, feed.ttl_minutes, polled)
         with state.transaction():
             stored = store_posts(state, config.site.feeds_dir, posts, preparing.now, prepared.temps)
+            title = feed.title or None
             state.save_feed(
-                replace(success, body_hash=digest, title=feed.title or None, site_url=feed.link)
+                replace(success, body_hash=stored_hash, title=title, site_url=feed.link)
             )
     except OSError as exc:  # a full disk, a folder that cannot be written: this feed's alone
         path = blamed_path(exc)
         reason = f"cannot store its entries: {exc.strerror or exc}" + (f" ({path})" if path else "")
         _save(state, health.failed(previous, reason, clock, polled=polled))
         return FeedOutcome(source.name, reason=reason)
+    except StateError:  # the database cannot be used: no feed can be stored
+        raise
+    except Exception as exc:  # a bug one feed's entries meet costs this feed, never the cycle
+        reason = f"unexpected error while storing: {type(exc).__name__}: {one_line(str(exc))}"
+        _save(state, health.failed(previous, reason, clock, polled=polled))
+        return FeedOutcome(source.name, reason=reason)
     finally:
         discard(prepared.temps.values())  # those the store did not install
-    notices = [health.moved_notice(success), CUT_OFF_NOTICE if feed.cut_off else None]
+    notices = [
+        health.moved_notice(success),
+        CUT_OFF_NOTICE if feed.cut_off else None,
+        _failed_notice(prepared.failed),
+    ]
     return FeedOutcome(
         source.name,
         new=stored.new,
         updated=stored.updated,
         notice="; ".join(n for n in notices if n) or None,
+    )
+
+
+def _failed_notice(failed: Sequence[str]) -> str | None:
+    """The entries a feed's conversion left out, for the operator (and a bug report)."""
+    if not failed:
+        return None
+    count = "1 entry" if len(failed) == 1 else f"{len(failed)} entries"
+    more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+    return (
+        f"{count} left out, the conversion failed ({failed[0]}{more});"
+        " tried again at the next fetch"
     )
 
 

@@ -33,6 +33,12 @@ def fold(text: str) -> str:
     return " ".join(drop_controls(text).split())  # split() and regex `\s` agree on white space
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """Text for a one-line report: white space folded, cut to `limit` characters with `…`."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def html_to_text(markup: str) -> str:
     """The readable text of a sanitized HTML fragment (tag names in lower case, as nh3 writes
     them), blocks separated by a space, entities decoded."""

@@ -4,6 +4,7 @@ uses every core while the main process fetches and writes."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from aggregator.models import EntryData, FeedData, Fetched, Post
 from aggregator.parse import parse_feed
 from aggregator.state import State
 from aggregator.store import entry_path, text_hash
+from aggregator.text import one_line
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Prepared:
     posts: tuple[Post, ...]
     now: datetime
     temps: dict[str, str] = field(default_factory=dict)
+    failed: tuple[str, ...] = ()  # entries left out, each named with why it failed to convert
 
 
 def prepare(
@@ -49,21 +52,37 @@ def prepare(
     now: datetime,
     prewrite: Prewrite | None = None,
 ) -> Prepared:
-    """Parse a body and convert the entries its filters let through; raises ParseError."""
+    """Parse a body and convert the entries its filters let through; raises ParseError. An
+    entry whose conversion fails (a bug its content meets) is left out and named in `failed`:
+    it costs that entry, not its feed."""
     assert fetched.body is not None
     feed = parse_feed(fetched.body, fetched.content_type, fetched.url)
-    entries = tuple(select_entries(feed.entries, source))
-    identities = tuple(identify_entries(entries, feed, source))
+    selected = tuple(select_entries(feed.entries, source))
     tz = ZoneInfo(timezone)
-    posts = tuple(
-        convert_entry(entry, feed, source, tz, now, identity)
-        for entry, identity in zip(entries, identities, strict=True)
-    )
+    entries: list[EntryData] = []
+    identities: list[Identity] = []
+    posts: list[Post] = []
+    failed: list[str] = []
+    for entry, identity in zip(selected, identify_entries(selected, feed, source), strict=True):
+        try:
+            posts.append(convert_entry(entry, feed, source, tz, now, identity))
+        except Exception as exc:
+            failed.append(f"{entry_label(entry)}: {type(exc).__name__}: {one_line(str(exc))}")
+            continue
+        entries.append(entry)
+        identities.append(identity)
     temps = _prewrite(posts, prewrite) if prewrite else {}
-    return Prepared(feed, entries, identities, posts, now, temps)
+    return Prepared(
+        feed, tuple(entries), tuple(identities), tuple(posts), now, temps, tuple(failed)
+    )
 
 
-def _prewrite(posts: tuple[Post, ...], prewrite: Prewrite) -> dict[str, str]:
+def entry_label(entry: EntryData) -> str:
+    """How a report names an entry: its link, else its guid, else its title."""
+    return one_line(entry.link or entry.guid or repr(entry.title), 120)
+
+
+def _prewrite(posts: Sequence[Post], prewrite: Prewrite) -> dict[str, str]:
     """Write the files of new and changed posts to temp files, off the main process (it
     installs them when the text is final, as it nearly always is). Writing ahead is only a
     head start: when it fails, the main process writes the files itself and reports."""

@@ -4,6 +4,7 @@ incremental rewrites, a broken feed isolated, an http source, valid Atom."""
 from __future__ import annotations
 
 import ast
+import itertools
 import os
 import signal
 import sqlite3
@@ -11,22 +12,26 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from aggregator.atomic import TEMP_PREFIX
 from aggregator.config import Config, load_config
+from aggregator.convert import convert_entry
 from aggregator.defaults import PARALLEL_MIN_FEEDS
 from aggregator.frontmatter import read
 from aggregator.models import Fetched
+from aggregator.parse import parse_feed
 from aggregator.pipeline import CLEAN, TEMPS_KEY, FeedOutcome, Preparing, run_cycle
 from aggregator.state import FEEDS_INDEXED, FeedState, State
+from aggregator.store import store_posts
 from bench.synth import feed_xml
 from tests.entrycheck import FRONT_KEYS
 from tests.helpers import (
@@ -38,6 +43,8 @@ from tests.helpers import (
     snapshot,
     validate_atom,
 )
+
+T = TypeVar("T")
 
 
 def test_shipped_config_produces_entries_and_valid_feeds(tmp_path: Path) -> None:
@@ -424,3 +431,80 @@ def test_a_cycle_whose_worker_died_is_left_unclean(tmp_path: Path) -> None:
     assert len(report.outcomes) == len(routes)
     with State(config.state_path) as state:
         assert state.meta(TEMPS_KEY) != CLEAN
+
+
+def _raising_for(real: Callable[..., T], fails: Callable[[], bool]) -> Callable[..., T]:
+    """`real`, raising as a bug would on the calls `fails` picks: no real input is known to
+    make converting or storing fail (each one found was fixed), so one is made to."""
+
+    def call(*args: Any, **kwargs: Any) -> T:
+        if fails():
+            raise KeyError("broken")
+        return real(*args, **kwargs)
+
+    return call
+
+
+def _calls(*failing: int) -> Callable[[], bool]:
+    """True on the calls numbered `failing` (from 1)."""
+    count = itertools.count(1)
+    return lambda: next(count) in failing
+
+
+def test_an_entry_that_fails_to_convert_costs_that_entry_not_its_feed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug one entry meets leaves that entry out, named in its feed's notice with the reason;
+    the feed's other entries are stored, and neither the body nor the validators are kept, so
+    the next fetch reads the feed whole and tries the entry again (here: and stores it)."""
+    body = feed_xml(0, entries=3)
+    with http_server({"/feed.xml": serve_bytes(body, etag='"v1"')}) as base:
+        config = load_config(make_project(tmp_path, _one_feed(f"{base}/feed.xml")))
+        convert = _raising_for(convert_entry, _calls(2))
+        monkeypatch.setattr("aggregator.workers.convert_entry", convert)
+        [outcome] = run_cycle(config, config.feeds).outcomes
+        second = parse_feed(body, "application/rss+xml", f"{base}/feed.xml").entries[1].link
+        assert outcome.ok and outcome.new == 2
+        assert outcome.notice == (
+            f"1 entry left out, the conversion failed ({second}: KeyError: 'broken');"
+            " tried again at the next fetch"
+        )
+        assert len(list((tmp_path / "feeds").rglob("*.md"))) == 2
+        with State(config.state_path) as state:
+            kept = state.feed("wire")
+        assert kept.body_hash is None and kept.etag is None
+        monkeypatch.undo()
+        [again] = run_cycle(config, config.feeds).outcomes
+    assert again.ok and again.new == 1 and again.notice is None
+    assert len(list((tmp_path / "feeds").rglob("*.md"))) == 3
+
+
+def test_a_feed_whose_storing_meets_a_bug_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error while storing a feed (other than an unusable database) fails that
+    feed, named with the reason, and leaves nothing of it half stored; the feeds after it are
+    stored and published, and the next cycle stores it."""
+    config = load_config(make_project(tmp_path))
+    first = config.feeds[0].name
+    store = _raising_for(store_posts, _calls(1))
+    monkeypatch.setattr("aggregator.pipeline.store_posts", store)
+    report = run_cycle(config, config.feeds)
+    [failed] = report.failed
+    assert failed.name == first
+    assert failed.reason == "unexpected error while storing: KeyError: 'broken'"
+    assert [o.ok for o in report.outcomes] == [False, True, True]
+    folders = {p.parent.name for p in (tmp_path / "feeds").rglob("*.md")}
+    assert folders == {f.name for f in config.feeds[1:]}
+    assert not [p for p in (tmp_path / "feeds").rglob("*") if p.name.startswith(TEMP_PREFIX)]
+    with State(config.state_path) as state:
+        assert state.feed(first).failures == 1 and state.file_hashes(first) == {}
+    published = (tmp_path / "output" / "all.xml").read_text(encoding="utf-8")
+    assert published.count("</entry>") == len(list((tmp_path / "feeds").rglob("*.md")))
+    monkeypatch.undo()
+    assert not run_cycle(config, config.feeds).failed
+    assert len(list((tmp_path / "feeds").rglob("*.md"))) == 7
+
+
+def _one_feed(url: str) -> str:
+    return f'[fetch]\nallow_private_networks = true\n\n[[feeds]]\nname = "wire"\nurl = "{url}"\n'
