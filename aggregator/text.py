@@ -1,5 +1,5 @@
 """Plain-text helpers: strip markup, drop control characters, fold space, cut on graphemes,
-escape a summary as the front matter shows it (and back)."""
+escape a summary as the front matter shows it (and back), shorten text for a one-line report."""
 
 from __future__ import annotations
 
