@@ -21,6 +21,7 @@ WIDGETS = ("search", "recent", "taglist")
 FETCH_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
 MAX_BYTES = 15 * 1024 * 1024
+MAX_ENTRIES_READ = 1000  # entries taken from one document, the newest (bounds one feed's work)
 CONCURRENCY = 16
 PER_HOST = 2
 MAX_REDIRECTS = 5

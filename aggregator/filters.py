@@ -1,5 +1,6 @@
-"""Per-feed `include` / `exclude` filters: regular expressions searched, case-insensitively, in
-an entry's title, text, link, authors and categories."""
+"""Which of a document's entries are taken: per-feed `include` / `exclude` filters (regular
+expressions searched, case-insensitively, in an entry's title, text, link, authors and
+categories), then the newest up to `[fetch] max_entries`."""
 
 from __future__ import annotations
 
@@ -42,6 +43,19 @@ def wanted(entry: EntryData, source: FeedConfig) -> bool:
 
 def select_entries(entries: Sequence[EntryData], source: FeedConfig) -> list[EntryData]:
     return [entry for entry in entries if wanted(entry, source)]
+
+
+def newest(entries: Sequence[EntryData], limit: int) -> list[int]:
+    """The indexes of the `limit` newest entries, in document order: the dated ones by date
+    (published, else updated), then the undated ones in document order."""
+    if len(entries) <= limit:
+        return list(range(len(entries)))
+
+    def age(index: int) -> tuple[bool, float, int]:
+        when = entries[index].published or entries[index].updated
+        return (when is None, -when.timestamp() if when else 0.0, index)
+
+    return sorted(sorted(range(len(entries)), key=age)[:limit])
 
 
 def _matches(patterns: Sequence[re.Pattern[str]], fields: Sequence[str]) -> bool:

@@ -92,13 +92,15 @@ def select_feeds(config: Config, names: Sequence[str]) -> list[FeedConfig]:
 
 def settings_hash(source: FeedConfig, config: Config) -> str:
     """A fingerprint of every setting that shapes a feed's entries (its schedule does not)."""
-    return _settings_hash(source, config.site.timezone)
+    return _settings_hash(source, config.site.timezone, config.fetch.max_entries)
 
 
 @lru_cache(maxsize=4096)  # asked for each feed at a cycle's start and for each body it reads
-def _settings_hash(source: FeedConfig, timezone: str) -> str:
+def _settings_hash(source: FeedConfig, timezone: str, max_entries: int) -> str:
     shaping = replace(source, interval=None, cron=None)
-    settings = repr((shaping, timezone)).encode("utf-8", "surrogatepass")
+    # max_entries counts only when set: fingerprints stored before it existed stay the same
+    limit = () if max_entries == defaults.MAX_ENTRIES_READ else (max_entries,)
+    settings = repr((shaping, timezone, *limit)).encode("utf-8", "surrogatepass")
     return hashlib.sha256(settings).hexdigest()[:SETTINGS_DIGITS]
 
 
@@ -367,7 +369,13 @@ class Preparing:
             hashes = self.state.file_hashes(entry_folder(name))
             prewrite = workers.Prewrite(self.config.site.feeds_dir, hashes)
             future = self.pool.submit(
-                workers.prepare, fetched, source, self.config.site.timezone, self.now, prewrite
+                workers.prepare,
+                fetched,
+                source,
+                self.config.site.timezone,
+                self.now,
+                self.config.fetch.max_entries,
+                prewrite,
             )
             if future is None:  # a worker died: the feeds not handed out are prepared here
                 self.lost = self.unsure = True
@@ -428,7 +436,9 @@ class Preparing:
         if self.pool is not None:
             self._hand_out()
         if future is None:
-            return workers.prepare(fetched, source, self.config.site.timezone, self.now)
+            return workers.prepare(
+                fetched, source, self.config.site.timezone, self.now, self.config.fetch.max_entries
+            )
         try:
             return future.result()
         except ParseError:  # raised before any file was written
@@ -523,6 +533,7 @@ def _settle(
         health.moved_notice(success),
         CUT_OFF_NOTICE if feed.cut_off else None,
         _failed_notice(prepared.failed),
+        _unread_notice(prepared, config.fetch.max_entries),
     ]
     return FeedOutcome(
         source.name,
@@ -541,6 +552,16 @@ def _failed_notice(failed: Sequence[str]) -> str | None:
     return (
         f"{count} left out, the conversion failed ({failed[0]}{more});"
         " tried again at the next fetch"
+    )
+
+
+def _unread_notice(prepared: Prepared, limit: int) -> str | None:
+    """The entries of a document longer than `[fetch] max_entries` that were not read."""
+    if not prepared.unread:
+        return None
+    return (
+        f"{prepared.unread + limit} entries, more than max_entries: only the newest {limit}"
+        " were read"
     )
 
 

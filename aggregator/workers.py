@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from aggregator.atomic import write_temps
 from aggregator.config import FeedConfig
 from aggregator.convert import Identity, convert_entry, entry_date, identify_entries
-from aggregator.filters import select_entries
+from aggregator.filters import newest, select_entries
 from aggregator.models import EntryData, FeedData, Fetched, Post
 from aggregator.parse import parse_feed
 from aggregator.state import State
@@ -43,6 +43,7 @@ class Prepared:
     now: datetime
     temps: dict[str, str] = field(default_factory=dict)
     failed: tuple[str, ...] = ()  # entries left out, each named with why it failed to convert
+    unread: int = 0  # entries past the newest `limit` of a longer document, not read
 
 
 def prepare(
@@ -50,34 +51,44 @@ def prepare(
     source: FeedConfig,
     timezone: str,
     now: datetime,
+    limit: int,
     prewrite: Prewrite | None = None,
 ) -> Prepared:
-    """Parse a body and convert the entries its filters let through; raises ParseError. An
-    entry whose conversion fails (a bug its content meets) is left out and named in `failed`:
-    it costs that entry, not its feed."""
+    """Parse a body and convert the newest `limit` entries its filters let through; raises
+    ParseError. An entry whose conversion fails (a bug its content meets) is left out and named
+    in `failed`: it costs that entry, not its feed."""
     assert fetched.body is not None
     feed = parse_feed(fetched.body, fetched.content_type, fetched.url)
-    selected = tuple(select_entries(feed.entries, source))
+    selected = select_entries(feed.entries, source)
+    found = identify_entries(selected, feed, source)  # over all: links shared with older ones
+    taken = newest(selected, limit)
     tz = ZoneInfo(timezone)
     entries: list[EntryData] = []
     identities: list[Identity] = []
     posts: list[Post] = []
     failed: list[str] = []
-    for entry, identity in zip(selected, identify_entries(selected, feed, source), strict=True):
+    for entry, identity in ((selected[i], found[i]) for i in taken):
         try:
             posts.append(convert_entry(entry, feed, source, tz, now, identity))
         except Exception as exc:
-            failed.append(f"{entry_label(entry)}: {type(exc).__name__}: {one_line(str(exc))}")
+            failed.append(f"{_entry_label(entry)}: {type(exc).__name__}: {one_line(str(exc))}")
             continue
         entries.append(entry)
         identities.append(identity)
     temps = _prewrite(posts, prewrite) if prewrite else {}
     return Prepared(
-        feed, tuple(entries), tuple(identities), tuple(posts), now, temps, tuple(failed)
+        feed,
+        tuple(entries),
+        tuple(identities),
+        tuple(posts),
+        now,
+        temps,
+        tuple(failed),
+        len(selected) - len(taken),
     )
 
 
-def entry_label(entry: EntryData) -> str:
+def _entry_label(entry: EntryData) -> str:
     """How a report names an entry: its link, else its guid, else its title."""
     return one_line(entry.link or entry.guid or repr(entry.title), 120)
 

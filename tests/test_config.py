@@ -120,6 +120,7 @@ HUGE = 99999999999999999999
         ("[fetch]\nconnect_timeout = 3601\n", "fetch.connect_timeout", "up to 3600"),
         (f"[fetch]\nmax_bytes = {HUGE}\n", "fetch.max_bytes", "from 1 to 1073741824"),
         (f"[fetch]\nconcurrency = {HUGE}\n", "fetch.concurrency", "from 1 to 1000"),
+        ("[fetch]\nmax_entries = 0\n", "fetch.max_entries", "from 1 to 1000000"),
         ("[fetch]\nper_host = 1001\n", "fetch.per_host", "from 1 to 1000"),
         (f"[schedule]\njitter = {HUGE}\n", "schedule.jitter", "from 0 to 86400"),
         ('[schedule]\ninterval = "366d"\n', "schedule.interval", 'at most "365d"'),

@@ -15,7 +15,7 @@ import pytest
 from aggregator.config import FeedConfig, FrontMatterDefaults, load_config
 from aggregator.convert import convert_entry
 from aggregator.defaults import MAX_ENTRY_CATEGORIES
-from aggregator.filters import wanted
+from aggregator.filters import newest, wanted
 from aggregator.models import EntryData, FeedData
 from aggregator.pipeline import run_cycle
 from tests.entrycheck import check_entry_file
@@ -118,3 +118,16 @@ def test_an_entry_adds_a_bounded_number_of_its_own_categories() -> None:
     assert post.tags == ("f", "programming", "news", *own)
     last = MAX_ENTRY_CATEGORIES - 2
     assert f'  - "topic-{last}"\n' in post.text and f'  - "topic-{last + 1}"' not in post.text
+
+
+def test_newest_keeps_the_latest_dated_then_undated_entries_in_document_order() -> None:
+    def at(hour: int | None) -> EntryData:
+        when = datetime(2026, 1, 1, hour, tzinfo=UTC) if hour is not None else None
+        return replace(ENTRY, published=when, updated=None)
+
+    listed = [at(3), at(None), at(9), at(1), at(None), at(7)]
+    assert newest(listed, 6) == newest(listed, 100) == list(range(6))
+    assert newest(listed, 3) == [0, 2, 5]
+    assert newest(listed, 5) == [0, 1, 2, 3, 5]  # undated ones rank after every dated one
+    updated_only = replace(ENTRY, published=None, updated=datetime(2026, 1, 1, 8, tzinfo=UTC))
+    assert newest([*listed, updated_only], 2) == [2, 6]

@@ -478,3 +478,48 @@ def test_a_body_hash_stored_without_settings_takes_the_current_ones_at_a_304(
         )
         assert cycle(config)["a"].updated == 2
         assert "If-None-Match" not in log.last("/a.xml").headers
+
+
+def _dated_rss(count: int, undated: set[int]) -> bytes:
+    """RSS of `count` items listed oldest first, an hour apart, those in `undated` without a
+    date; item i links to /i."""
+    items = "".join(
+        f"<item><title>Item {i}</title><link>https://d.example/{i}</link><guid>g{i}</guid>"
+        + ("" if i in undated else f"<pubDate>{formatdate(1_700_000_000 + 3600 * i)}</pubDate>")
+        + "<description>text</description></item>"
+        for i in range(count)
+    )
+    channel = f"<title>Dated</title><link>https://d.example/</link>{items}"
+    return f'<?xml version="1.0"?><rss version="2.0"><channel>{channel}</channel></rss>'.encode()
+
+
+def _linked(project: Path, name: str) -> set[str]:
+    """The links of a feed's stored entries (their source line)."""
+    return {
+        p.read_text(encoding="utf-8").rsplit("(", 1)[1].rstrip(")\n")
+        for p in entries(project, name)
+    }
+
+
+def test_a_document_longer_than_max_entries_gives_only_its_newest(tmp_path: Path) -> None:
+    """Past `max_entries`, the newest entries by date are read (then undated ones), whatever
+    the order the document lists them in, and the feed's line says how many were not; raising
+    the limit reads the document again (behind its ETag) and takes the rest."""
+    body = _dated_rss(12, undated={3, 7})
+    with hostile_server({"/d.xml": serve_bytes(body, etag='"d1"')}, threading.Event()) as (
+        base,
+        _,
+    ):
+        config = make_project(tmp_path, fetch_config(base, {"d": "/d.xml"}, "max_entries = 5\n"))
+        first = cycle(config)["d"]
+        assert first.ok and first.new == 5
+        assert first.notice == "12 entries, more than max_entries: only the newest 5 were read"
+        assert _linked(tmp_path, "d") == {f"https://d.example/{i}" for i in (6, 8, 9, 10, 11)}
+        assert cycle(config)["d"].not_modified
+        config.write_text(
+            config.read_text(encoding="utf-8").replace("max_entries = 5", "max_entries = 12"),
+            encoding="utf-8",
+        )
+        raised = cycle(config)["d"]
+    assert raised.ok and raised.new == 7 and raised.notice is None
+    assert _linked(tmp_path, "d") == {f"https://d.example/{i}" for i in range(12)}
