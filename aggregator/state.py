@@ -198,6 +198,8 @@ class StoredEntry:
 
 _FEED_COLUMNS = tuple(FeedState.__dataclass_fields__)
 _ENTRY_COLUMNS = tuple(StoredEntry.__dataclass_fields__)
+_AUTHORS = _ENTRY_COLUMNS.index("authors")  # the columns that hold a JSON list
+_TAGS = _ENTRY_COLUMNS.index("tags")
 
 
 class _Cursor(sqlite3.Cursor):
@@ -788,10 +790,6 @@ def _entry(row: Sequence[object]) -> StoredEntry:
     return StoredEntry(*values)  # type: ignore[arg-type]
 
 
-_AUTHORS = _ENTRY_COLUMNS.index("authors")
-_TAGS = _ENTRY_COLUMNS.index("tags")
-
-
 @lru_cache(maxsize=4096)
 def _json_tuple(text: str) -> tuple[Any, ...]:
     """A JSON list as a tuple, decoded once for the many entries that share it (tags, authors)."""
@@ -815,8 +813,8 @@ _KNOWN = {
 
 def _entry_values(entry: StoredEntry) -> list[object]:
     values: list[object] = [getattr(entry, c) for c in _ENTRY_COLUMNS]
-    values[_ENTRY_COLUMNS.index("authors")] = json.dumps(list(entry.authors))
-    values[_ENTRY_COLUMNS.index("tags")] = json.dumps(list(entry.tags))
+    values[_AUTHORS] = json.dumps(list(entry.authors))
+    values[_TAGS] = json.dumps(list(entry.tags))
     return values
 
 
