@@ -95,17 +95,6 @@ _ALT_MARKS = {**_TITLE_MARKS, "*": _STAR, "_": _UNDER, "`": _TICK, "[": _LBRACK,
 _TITLE_RE = re.compile("&lt;|&gt;|&amp;|[{]")
 _ALT_RE = re.compile(r"&lt;|&gt;|&amp;|[{*_`\[\]]")
 
-# common block tags with nothing to mark (_mark() leaves them in the text as they are), and the
-# inline ones that only count towards `inline` (read for a `<pre>`) or are `<a>` (dropped
-# inside code): those too where no `<pre>` or code element opens
-_PLAIN_BLOCKS = r"p|li|[ou]l|tr|t(?:able|body|head)|div|figure|blockquote|br|hr"
-_PLAIN_INLINE = (
-    r"a|abbr|acronym|bdi|bdo|cite|data|ins|q|small|span|sub|sup|time|u|h[1-6]|caption|summary|t[dh]"
-)
-_TAG_REST = r"(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"
-_TAG = re.compile(rf"<(?!/?(?:{_PLAIN_BLOCKS})>){_TAG_REST}")
-_TAG_OUTSIDE_CODE = re.compile(rf"<(?!/?(?:{_PLAIN_BLOCKS}|{_PLAIN_INLINE})>){_TAG_REST}")
-_CODE_OPENS = re.compile(r"<(?:pre|code|kbd|samp|tt)(?![a-zA-Z0-9])", re.IGNORECASE)
 # inside a word, `-`, `_` (between letters or digits) and a decimal point mean nothing to
 # Markdown: spare them escapes
 _WORD_HYPHEN_RE = re.compile(r"-(?<=\w-)(?=\w)")
@@ -122,6 +111,15 @@ _INLINE = frozenset(
 )
 # the elements _mark() does more to than write their name in lower case
 _MARKED_TAGS = frozenset({"pre", "dl", "dd", *_INLINE, *CODE_TAGS, *EMPHASIS_TAGS})
+# common block tags with nothing to mark (_mark() leaves them in the text as they are), and the
+# inline ones that only count towards `inline` (read for a `<pre>`) or are `<a>` (dropped
+# inside code): those too where no `<pre>` or code element opens
+_PLAIN_BLOCKS = r"p|li|[ou]l|tr|t(?:able|body|head)|div|figure|blockquote|br|hr"
+_PLAIN_INLINE = "|".join(sorted(_INLINE - EMPHASIS_TAGS.keys() - {"dt"}))
+_TAG_REST = r"(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>"
+_TAG = re.compile(rf"<(?!/?(?:{_PLAIN_BLOCKS})>){_TAG_REST}")
+_TAG_OUTSIDE_CODE = re.compile(rf"<(?!/?(?:{_PLAIN_BLOCKS}|{_PLAIN_INLINE})>){_TAG_REST}")
+_CODE_OPENS = re.compile(rf"<(?:{'|'.join(sorted(CODE_TAGS))})(?![a-zA-Z0-9])", re.IGNORECASE)
 # the start of a definition's text (none when it is empty)
 _DEFINITION_START = re.compile(r"<dd>(?:\s*+<(?:p|div)>)*+\s*+(?!</)")
 _CLEANER = nh3.Cleaner(
