@@ -74,6 +74,16 @@ def install(temps: Sequence[tuple[str, str | Path]]) -> None:
         _fsync_dir(folder)
 
 
+def remove_many(paths: Iterable[Path]) -> None:
+    """Remove files (those gone already too), then fsync each folder once: durably gone."""
+    folders = set()
+    for path in paths:
+        path.unlink(missing_ok=True)
+        folders.add(os.fspath(path.parent))
+    for folder in folders:
+        _fsync_dir(folder)
+
+
 def discard(temps: Iterable[str]) -> None:
     """Remove temp files that will not be installed."""
     for tmp in temps:

@@ -212,18 +212,22 @@ def cmd_publish(config: Config, args: argparse.Namespace) -> int:
     from aggregator.pool import worker_pool
     from aggregator.publish import publish
     from aggregator.reconcile import reconcile
+    from aggregator.rename import follow_renames
     from aggregator.state import State
 
     pool = worker_pool(defaults.PARALLEL_MIN_PUBLISH)  # its workers start only when used
     try:
         with writer_lock(config.lock_path, args.lock_wait), State(config.state_path) as state:
             remove_stale_temps(config.site.output_dir)
+            renamed = follow_renames(config, state)
             now = time.time()
             hand = reconcile(config, state, now)
             result = publish(config, state, now, pool)
     finally:
         if pool is not None:
             pool.shutdown()
+    for line in renamed:
+        say(args, str(line))
     for problem in [*hand.problems, *result.problems]:
         print(problem, file=sys.stderr)
     indexed = f", {hand.indexed} entry files the state did not know indexed" if hand.indexed else ""

@@ -89,6 +89,8 @@ class FetchReporter:
             self._say(feed_line(outcome))
 
     def summary(self, report: CycleReport) -> None:
+        for renamed in report.renamed if self.verbosity > QUIET else ():
+            self._say(str(renamed))
         if report.reindexed is not None:
             for problem in report.reindexed.problems:
                 self._say(problem)

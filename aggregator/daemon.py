@@ -183,6 +183,8 @@ class Daemon:
         except Exception as exc:  # one bad cycle must not end a daemon meant to run for months
             LOGGER.error("cycle failed: %s: %s", type(exc).__name__, exc, exc_info=True)
             return
+        for renamed in report.renamed:
+            LOGGER.info("%s", renamed)
         if report.reindexed is not None:
             for problem in report.reindexed.problems:
                 LOGGER.warning("%s", problem)

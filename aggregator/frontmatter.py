@@ -12,6 +12,7 @@ _PLAIN = re.compile(
     r"[\x20\x21\x23-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*"
 )
 _TAGS_BLOCK = re.compile(r"^tags:(?: \[\])?\n(?:  - .*\n)*", re.MULTILINE)
+_CATEGORIES_BLOCK = re.compile(r"^categories:(?: \[\])?\n(?:  - .*\n)*", re.MULTILINE)
 _TITLE_LINE = re.compile(r"^title: .*$", re.MULTILINE)
 _DATE_LINE = re.compile(r'^date: "(\d{4}-\d{2}-\d{2})', re.MULTILINE)
 
@@ -127,6 +128,12 @@ def with_tags(text: str, tags: Sequence[str]) -> str:
     """An entry file's text with the tags list of its front matter replaced."""
     block = "\n".join(_list("tags", tags)) + "\n"
     return _TAGS_BLOCK.sub(lambda _: block, text, count=1)
+
+
+def with_categories(text: str, categories: Sequence[str]) -> str:
+    """An entry file's text with the categories list of its front matter replaced."""
+    block = "\n".join(_list("categories", categories)) + "\n"
+    return _CATEGORIES_BLOCK.sub(lambda _: block, text, count=1)
 
 
 def with_title(text: str, title: str) -> str:

@@ -26,6 +26,7 @@ from aggregator.fetch import FetchError, default_user_agent, fetch_all
 from aggregator.models import Fetched
 from aggregator.pool import worker_pool
 from aggregator.publish import PublishResult, publish
+from aggregator.rename import Renamed, follow_renames
 from aggregator.state import FEEDS_INDEXED, FeedState, State
 from aggregator.store import entry_folder, store_posts
 from aggregator.text import one_line
@@ -67,6 +68,7 @@ class CycleReport:
     outcomes: list[FeedOutcome] = field(default_factory=list)
     published: PublishResult | None = None
     reindexed: ReconcileResult | None = None  # a new state database found entry files
+    renamed: list[Renamed] = field(default_factory=list)  # feeds that took their old name's
 
     @property
     def failed(self) -> list[FeedOutcome]:
@@ -142,6 +144,7 @@ def run_cycle(
             remove_stale_temps(config.site.feeds_dir)
         if state.meta(FEEDS_INDEXED) is None:  # a new or lost database: the files are the record
             report.reindexed = _index_feeds(config, state)
+        report.renamed = follow_renames(config, state)
         with state.transaction():
             state.set_meta(TEMPS_KEY, "cycle")
         clock = time.time()

@@ -675,6 +675,62 @@ class State:
             [(tag, entry.id, entry.date) for tag in entry.tags],
         )
 
+    def owned_by(self, source: str) -> list[StoredEntry]:
+        """The entries whose files `source` stored."""
+        rows = self.db.execute(
+            f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries WHERE source = ?", (source,)
+        )
+        return [_entry(row) for row in rows]
+
+    def listed_by(self, source: str) -> list[StoredEntry]:
+        """The entries another source stored that `source` lists too (adding its tags)."""
+        rows = self.db.execute(
+            f"SELECT {', '.join('e.' + c for c in _ENTRY_COLUMNS)} FROM entry_sources s "
+            "JOIN entries e ON e.id = s.id WHERE s.source = ? AND e.source != s.source",
+            (source,),
+        )
+        return [_entry(row) for row in rows]
+
+    def move_entry(self, entry: StoredEntry) -> None:
+        """Rewrite an entry's source, path, tags and hash in place (its identities stay)."""
+        self.db.execute(
+            "UPDATE entries SET source = ?, path = ?, tags = ?, hash = ? WHERE id = ?",
+            (entry.source, entry.path, json.dumps(list(entry.tags)), entry.hash, entry.id),
+        )
+        self.db.execute("DELETE FROM entry_tags WHERE id = ?", (entry.id,))
+        self.db.executemany(
+            "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
+            [(tag, entry.id, entry.date) for tag in entry.tags],
+        )
+
+    def rename_feed(self, old: str, new: str) -> None:
+        """Give a feed's row, the identities and hand deletions of its entries (a guid, a title
+        and date, an alias are a source's own) and its rows of the entries it lists the new
+        name, the tag its name gave them renamed too. The entries themselves: move_entry()."""
+        self.db.execute("UPDATE feeds SET name = ? WHERE name = ?", (new, old))
+        for table in ("identities", "deleted_entries"):
+            for kind in ("guid", "title", "pair"):
+                low, high = f"{kind}\x00{old}\x00", f"{kind}\x00{old}\x01"
+                rows = self.db.execute(
+                    f"SELECT identity FROM {table} WHERE identity >= ? AND identity < ?",
+                    (low, high),
+                ).fetchall()
+                self.db.executemany(
+                    f"UPDATE OR REPLACE {table} SET identity = ? WHERE identity = ?",
+                    [(f"{kind}\x00{new}\x00{name[len(low) :]}", name) for (name,) in rows],
+                )
+        self.db.execute("UPDATE deleted_entries SET source = ? WHERE source = ?", (new, old))
+        rows = self.db.execute(
+            "SELECT id, tags FROM entry_sources WHERE source = ?", (old,)
+        ).fetchall()
+        self.db.executemany(
+            "UPDATE OR REPLACE entry_sources SET source = ?, tags = ? WHERE id = ? AND source = ?",
+            [
+                (new, json.dumps([new if t == old else t for t in json.loads(tags)]), i, old)
+                for i, tags in rows
+            ],
+        )
+
     def dirty_tags(self) -> set[str]:
         """Tags whose entries changed (added, edited, removed) since `clear_dirty_tags`."""
         return {row[0] for row in self.db.execute("SELECT tag FROM dirty_tags")}
