@@ -126,14 +126,17 @@ def render(front: FrontMatter) -> str:
 
 def with_tags(text: str, tags: Sequence[str]) -> str:
     """An entry file's text with the tags list of its front matter replaced."""
-    block = "\n".join(_list("tags", tags)) + "\n"
-    return _TAGS_BLOCK.sub(lambda _: block, text, count=1)
+    return _with_list(text, _TAGS_BLOCK, "tags", tags)
 
 
 def with_categories(text: str, categories: Sequence[str]) -> str:
     """An entry file's text with the categories list of its front matter replaced."""
-    block = "\n".join(_list("categories", categories)) + "\n"
-    return _CATEGORIES_BLOCK.sub(lambda _: block, text, count=1)
+    return _with_list(text, _CATEGORIES_BLOCK, "categories", categories)
+
+
+def _with_list(text: str, block: re.Pattern[str], key: str, values: Sequence[str]) -> str:
+    lines = "\n".join(_list(key, values)) + "\n"
+    return block.sub(lambda _: lines, text, count=1)
 
 
 def with_title(text: str, title: str) -> str:

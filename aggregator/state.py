@@ -423,6 +423,10 @@ class State:
         # would drop the entry's other identities and sources
         self.db.execute(_UPSERT_ENTRY, _entry_values(entry))
         self.add_identity(identity, entry.id)
+        self._index_tags(entry)
+
+    def _index_tags(self, entry: StoredEntry) -> None:
+        """Make the entry's rows of entry_tags its tags (the triggers mark the tags dirty)."""
         self.db.execute("DELETE FROM entry_tags WHERE id = ?", (entry.id,))
         self.db.executemany(
             "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
@@ -669,11 +673,7 @@ class State:
                 entry.id,
             ),
         )
-        self.db.execute("DELETE FROM entry_tags WHERE id = ?", (entry.id,))
-        self.db.executemany(
-            "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
-            [(tag, entry.id, entry.date) for tag in entry.tags],
-        )
+        self._index_tags(entry)
 
     def owned_by(self, source: str) -> list[StoredEntry]:
         """The entries whose files `source` stored."""
@@ -697,11 +697,7 @@ class State:
             "UPDATE entries SET source = ?, path = ?, tags = ?, hash = ? WHERE id = ?",
             (entry.source, entry.path, json.dumps(list(entry.tags)), entry.hash, entry.id),
         )
-        self.db.execute("DELETE FROM entry_tags WHERE id = ?", (entry.id,))
-        self.db.executemany(
-            "INSERT INTO entry_tags (tag, id, date) VALUES (?, ?, ?)",
-            [(tag, entry.id, entry.date) for tag in entry.tags],
-        )
+        self._index_tags(entry)
 
     def rename_feed(self, old: str, new: str) -> None:
         """Give a feed's row, the identities and hand deletions of its entries (a guid, a title
