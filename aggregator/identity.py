@@ -122,11 +122,19 @@ def entry_alias(source: str, link_key: str, title: str, date: str | None) -> str
     return f"pair\x00{source}\x00{link_key}\x00{title}\x00{date or ''}"
 
 
+_SOURCE_KINDS = ("guid", "title", "pair")  # identities that are a source's own
+
+
+def source_prefixes(source: str) -> list[str]:
+    """How each kind of identity that is a source's own begins, for this source."""
+    return [f"{kind}\x00{source}\x00" for kind in _SOURCE_KINDS]
+
+
 def identity_source(identity: str) -> str | None:
     """The source whose entry an identity names (a guid, a title and date, and an alias are a
     source's own); None for a link, which any source may list."""
     kind, _, rest = identity.partition("\x00")
-    return rest.partition("\x00")[0] if kind in ("guid", "title", "pair") else None
+    return rest.partition("\x00")[0] if kind in _SOURCE_KINDS else None
 
 
 def entry_id(identity: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aggregator.errors import StateDamagedError, StateError, StateUnwritableError
-from aggregator.identity import identity_source
+from aggregator.identity import identity_source, source_prefixes
 
 # Every statement of SCHEMA is idempotent: a database of an older version is brought up to date
 # by running it again (version 2 added entries_newest, 3 deleted_entries and hand_edits).
@@ -705,15 +705,14 @@ class State:
         name, the tag its name gave them renamed too. The entries themselves: move_entry()."""
         self.db.execute("UPDATE feeds SET name = ? WHERE name = ?", (new, old))
         for table in ("identities", "deleted_entries"):
-            for kind in ("guid", "title", "pair"):
-                low, high = f"{kind}\x00{old}\x00", f"{kind}\x00{old}\x01"
+            for low, start in zip(source_prefixes(old), source_prefixes(new), strict=True):
                 rows = self.db.execute(
                     f"SELECT identity FROM {table} WHERE identity >= ? AND identity < ?",
-                    (low, high),
+                    (low, low[:-1] + "\x01"),  # the identities that begin with `low`
                 ).fetchall()
                 self.db.executemany(
                     f"UPDATE OR REPLACE {table} SET identity = ? WHERE identity = ?",
-                    [(f"{kind}\x00{new}\x00{name[len(low) :]}", name) for (name,) in rows],
+                    [(start + name[len(low) :], name) for (name,) in rows],
                 )
         self.db.execute("UPDATE deleted_entries SET source = ? WHERE source = ?", (new, old))
         rows = self.db.execute(
